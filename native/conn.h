@@ -1,0 +1,51 @@
+// conn.h: one client connection's state, engine-agnostic: buffered input of an unfinished
+// request, the body still to skip, output the socket has not taken yet, and its deadline.
+// Lives in the worker's fd-indexed table; owned and touched by that worker only.
+#pragma once
+#include <sys/uio.h>
+
+#include <cstdint>
+#include <cstdlib>
+#include <memory>
+#include <vector>
+
+namespace vw {
+
+// Output the socket did not take in one write, kept until EPOLLOUT: copies of staged bytes,
+// references into the (immutable) response table for large bodies.
+struct PendingOut {
+  std::unique_ptr<char[]> copied;
+  std::vector<iovec> iov;
+  size_t first = 0;  // first iovec not yet fully written
+};
+
+enum class ConnState : uint8_t {
+  free,       // slot unused
+  open,       // reading requests
+  lingering,  // final response sent, write side shut, discarding input until EOF or timeout
+};
+
+struct Conn {
+  uint32_t gen = 0;  // bumped at every accept into this slot: events carry it (stale-event guard)
+  ConnState state = ConnState::free;
+  bool close_after_write = false;  // the response being written is the last one
+  bool linger_after_write = false;
+  bool header_started = false;     // some bytes of a request header have arrived
+  uint32_t in_len = 0;
+  uint32_t in_cap = 0;
+  uint32_t scan_from = 0;          // parser resume offset inside in[]
+  uint64_t deadline_ms = 0;        // monotonic ms after which the sweep closes it
+  uint64_t body_left = 0;          // request body bytes still to skip
+  char* in = nullptr;              // unfinished request bytes (malloc'd only when needed)
+  PendingOut* out = nullptr;       // non-null only while a write is incomplete
+
+  void release_buffers() {
+    std::free(in);
+    in = nullptr;
+    in_len = in_cap = scan_from = 0;
+    delete out;
+    out = nullptr;
+  }
+};
+
+}  // namespace vw

@@ -1,0 +1,43 @@
+// engine.h: the seam between a worker and the I/O strategy that drives its sockets. An engine
+// moves bytes; HTTP (session.h) decides what they mean. Add an engine as a new file that
+// implements this interface and one line in make_engine(); never as a branch in another engine.
+#pragma once
+#include <atomic>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "config.h"
+#include "fd.h"
+#include "responses.h"
+#include "stats.h"
+
+namespace vw {
+
+enum StopMode : int { kRunning = 0, kGraceful = 1, kImmediate = 2 };
+
+// What a worker lends its engine. Everything here outlives the engine.
+struct WorkerEnv {
+  int id;
+  const Config& config;
+  const std::atomic<const ResponseTable*>& table;
+  StatsSlot& stats;
+  std::vector<Fd>& listeners;     // the engine closes them when a graceful stop begins
+  int wake_fd;                    // eventfd: readable when stop_mode changed
+  const std::atomic<int>& stop_mode;
+};
+
+class Engine {
+ public:
+  virtual ~Engine() = default;
+  // Before the start barrier: create the engine's kernel objects. Returns errno and names the
+  // failing step in `what`.
+  virtual int prepare(std::string& what) = 0;
+  // Serves until stopped: returns after an immediate stop, or after a graceful one once every
+  // connection has finished (or the drain deadline passed).
+  virtual void run() = 0;
+};
+
+std::unique_ptr<Engine> make_epoll_engine(WorkerEnv& env);
+
+}  // namespace vw

@@ -1,0 +1,100 @@
+// net.cc: socket creation and address handling for listeners.
+#include "net.h"
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
+
+#include <cerrno>
+#include <cstring>
+
+namespace vw {
+namespace {
+
+int to_sockaddr(const ListenAddr& a, sockaddr_storage& ss, socklen_t& len) {
+  std::memset(&ss, 0, sizeof(ss));
+  if (a.family == AF_INET6) {
+    auto* s6 = reinterpret_cast<sockaddr_in6*>(&ss);
+    s6->sin6_family = AF_INET6;
+    s6->sin6_port = htons(a.port);
+    if (inet_pton(AF_INET6, a.host.c_str(), &s6->sin6_addr) != 1) return EINVAL;
+    len = sizeof(*s6);
+  } else {
+    auto* s4 = reinterpret_cast<sockaddr_in*>(&ss);
+    s4->sin_family = AF_INET;
+    s4->sin_port = htons(a.port);
+    if (inet_pton(AF_INET, a.host.c_str(), &s4->sin_addr) != 1) return EINVAL;
+    len = sizeof(*s4);
+  }
+  return 0;
+}
+
+int fail(std::string& what, const char* step, const ListenAddr& a) {
+  int err = errno;
+  what = std::string(step) + " " + format_addr(a);
+  return err;
+}
+
+}  // namespace
+
+std::string format_addr(const ListenAddr& a) {
+  std::string host = a.family == AF_INET6 ? "[" + a.host + "]" : a.host;
+  return host + ":" + std::to_string(a.port);
+}
+
+int open_listener(const ListenAddr& a, int backlog, Fd& out, std::string& what) {
+  sockaddr_storage ss;
+  socklen_t len = 0;
+  if (to_sockaddr(a, ss, len)) {
+    what = "parse address " + a.host;
+    return EINVAL;
+  }
+  Fd fd(::socket(a.family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
+  if (!fd.valid()) return fail(what, "socket", a);
+  int one = 1;
+  if (setsockopt(fd.get(), SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) ||
+      setsockopt(fd.get(), SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)))
+    return fail(what, "setsockopt SO_REUSEPORT", a);
+  // Accepted sockets inherit TCP_NODELAY from the listener on Linux: no setsockopt per
+  // connection. Responses leave in one write per batch, so Nagle can only add delay.
+  if (setsockopt(fd.get(), IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one)))
+    return fail(what, "setsockopt TCP_NODELAY", a);
+  if (a.family == AF_INET6) {
+    int v6only = a.dual_stack ? 0 : 1;
+    if (setsockopt(fd.get(), IPPROTO_IPV6, IPV6_V6ONLY, &v6only, sizeof(v6only)))
+      return fail(what, "setsockopt IPV6_V6ONLY", a);
+  }
+  if (::bind(fd.get(), reinterpret_cast<sockaddr*>(&ss), len)) return fail(what, "bind", a);
+  if (::listen(fd.get(), backlog)) return fail(what, "listen", a);
+  out = std::move(fd);
+  return 0;
+}
+
+int probe_listen_addr(ListenAddr& a, std::string& what) {
+  sockaddr_storage ss;
+  socklen_t len = 0;
+  if (to_sockaddr(a, ss, len)) {
+    what = "parse address " + a.host;
+    return EINVAL;
+  }
+  Fd fd(::socket(a.family, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  if (!fd.valid()) return fail(what, "socket", a);
+  int one = 1;
+  // SO_REUSEADDR only passes over TIME_WAIT leftovers, never over a listening socket.
+  setsockopt(fd.get(), SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+  if (a.family == AF_INET6) {
+    int v6only = a.dual_stack ? 0 : 1;
+    setsockopt(fd.get(), IPPROTO_IPV6, IPV6_V6ONLY, &v6only, sizeof(v6only));
+  }
+  if (::bind(fd.get(), reinterpret_cast<sockaddr*>(&ss), len)) return fail(what, "bind", a);
+  if (a.port == 0) {
+    if (getsockname(fd.get(), reinterpret_cast<sockaddr*>(&ss), &len))
+      return fail(what, "getsockname", a);
+    a.port = ntohs(ss.ss_family == AF_INET6 ? reinterpret_cast<sockaddr_in6*>(&ss)->sin6_port
+                                            : reinterpret_cast<sockaddr_in*>(&ss)->sin_port);
+  }
+  return 0;
+}
+
+}  // namespace vw

@@ -1,0 +1,20 @@
+// net.h: listening sockets. Returns errno and fills `what`; never prints.
+#pragma once
+#include <string>
+
+#include "config.h"
+#include "fd.h"
+
+namespace vw {
+
+// A non-blocking SO_REUSEPORT listener on addr: one per worker and address, so the kernel
+// spreads connections across workers with no shared accept queue.
+int open_listener(const ListenAddr& addr, int backlog, Fd& out, std::string& what);
+
+// Checks, without SO_REUSEPORT, that nobody listens on addr yet (a reuseport group would
+// otherwise silently share the port with another server), and resolves port 0.
+int probe_listen_addr(ListenAddr& addr, std::string& what);
+
+std::string format_addr(const ListenAddr& addr);
+
+}  // namespace vw

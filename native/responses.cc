@@ -1,0 +1,149 @@
+// responses.cc: building the response table and keeping the Date header fresh.
+#include "responses.h"
+
+#include <time.h>
+
+#include <cstdio>
+#include <cstring>
+
+namespace vw {
+namespace {
+
+// The statuses vw can produce without a route: what the parser and the router answer.
+constexpr uint16_t kErrorStatuses[] = {400, 404, 405, 413, 414, 431, 501, 505};
+constexpr size_t kErrorCount = sizeof(kErrorStatuses) / sizeof(kErrorStatuses[0]);
+
+size_t error_index(uint16_t status) {
+  for (size_t i = 0; i < kErrorCount; i++)
+    if (kErrorStatuses[i] == status) return i;
+  return 0;  // 400: the catch-all for a malformed request
+}
+
+uint64_t hash_path(std::string_view s) {
+  uint64_t h = 1469598103934665603ull;  // FNV-1a
+  for (unsigned char c : s) {
+    h ^= c;
+    h *= 1099511628211ull;
+  }
+  return h;
+}
+
+Response make_response(const ResponseSpec& spec) {
+  Response r;
+  r.status = spec.status;
+  char line[64];
+  std::snprintf(line, sizeof(line), "HTTP/1.1 %u %s\r\n", spec.status, reason_phrase(spec.status));
+  r.head = line;
+  r.head += "Server: vw\r\nDate: ";
+  r.date_off = static_cast<uint32_t>(r.head.size());
+  r.head.append(kDateLen, ' ');
+  r.head += "\r\n";
+  r.head += spec.headers;
+  std::snprintf(line, sizeof(line), "Content-Length: %zu\r\n", spec.body.size());
+  r.head += line;
+  r.body = spec.body;
+  return r;
+}
+
+}  // namespace
+
+const char* reason_phrase(uint16_t status) {
+  switch (status) {
+    case 200: return "OK";
+    case 204: return "No Content";
+    case 301: return "Moved Permanently";
+    case 302: return "Found";
+    case 304: return "Not Modified";
+    case 400: return "Bad Request";
+    case 403: return "Forbidden";
+    case 404: return "Not Found";
+    case 405: return "Method Not Allowed";
+    case 408: return "Request Timeout";
+    case 413: return "Content Too Large";
+    case 414: return "URI Too Long";
+    case 431: return "Request Header Fields Too Large";
+    case 500: return "Internal Server Error";
+    case 501: return "Not Implemented";
+    case 503: return "Service Unavailable";
+    case 505: return "HTTP Version Not Supported";
+  }
+  return "Unknown";
+}
+
+std::string ResponseTable::build(const std::vector<ResponseSpec>& routes,
+                                 const std::vector<ResponseSpec>& errors) {
+  _routes.clear();
+  _paths.clear();
+  _routes.reserve(routes.size());
+  uint64_t cap = 16;
+  while (cap < routes.size() * 2) cap <<= 1;
+  _slots.assign(cap, 0);
+  _mask = cap - 1;
+  for (const ResponseSpec& spec : routes) {
+    if (spec.path.empty() || spec.path[0] != '/') return "route path must start with '/': " + spec.path;
+    if (find(spec.path)) return "duplicate route: " + spec.path;
+    _routes.push_back(make_response(spec));
+    uint64_t i = hash_path(spec.path) & _mask;
+    while (_slots[i]) i = (i + 1) & _mask;
+    _slots[i] = static_cast<uint32_t>(_routes.size());
+    _paths.push_back(spec.path);
+  }
+  _errors.assign(kErrorCount, Response{});
+  bool have[kErrorCount] = {};
+  for (const ResponseSpec& spec : errors) {
+    size_t i = error_index(spec.status);
+    if (kErrorStatuses[i] != spec.status) continue;  // not a status vw produces itself
+    _errors[i] = make_response(spec);
+    have[i] = true;
+  }
+  for (size_t i = 0; i < kErrorCount; i++)
+    if (!have[i]) return "missing error page for status " + std::to_string(kErrorStatuses[i]);
+  return "";
+}
+
+const Response* ResponseTable::find(std::string_view path) const {
+  if (_routes.empty()) return nullptr;
+  for (uint64_t i = hash_path(path) & _mask; _slots[i]; i = (i + 1) & _mask) {
+    uint32_t idx = _slots[i] - 1;
+    if (_paths[idx] == path) return &_routes[idx];
+  }
+  return nullptr;
+}
+
+const Response& ResponseTable::error(uint16_t status) const { return _errors[error_index(status)]; }
+
+void DateCache::refresh() {
+  timespec ts;
+  clock_gettime(CLOCK_REALTIME_COARSE, &ts);
+  if (ts.tv_sec == _sec) return;
+  _sec = ts.tv_sec;
+  static const char days[7][4] = {"Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"};
+  static const char months[12][4] = {"Jan", "Feb", "Mar", "Apr", "May", "Jun",
+                                     "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
+  tm t;
+  gmtime_r(&_sec, &t);
+  auto two = [](char* p, int v) {
+    p[0] = static_cast<char>('0' + v / 10);
+    p[1] = static_cast<char>('0' + v % 10);
+  };
+  char* p = _buf;  // "Sun, 06 Nov 1994 08:49:37 GMT"
+  std::memcpy(p, days[t.tm_wday], 3);
+  std::memcpy(p + 3, ", ", 2);
+  two(p + 5, t.tm_mday);
+  p[7] = ' ';
+  std::memcpy(p + 8, months[t.tm_mon], 3);
+  p[11] = ' ';
+  int year = t.tm_year + 1900;
+  two(p + 12, year / 100 % 100);
+  two(p + 14, year % 100);
+  p[16] = ' ';
+  two(p + 17, t.tm_hour);
+  p[19] = ':';
+  two(p + 20, t.tm_min);
+  p[22] = ':';
+  two(p + 23, t.tm_sec);
+  std::memcpy(p + 25, " GMT", 4);
+  p[kDateLen] = '\0';
+}
+
+}  // namespace vw

@@ -1,0 +1,63 @@
+// responses.h: the response table (precomputed bytes per path and per error status) and the
+// per-worker Date cache. The table is immutable once built; workers only read it.
+#pragma once
+#include <cstdint>
+#include <ctime>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace vw {
+
+// One precomputed response. `head` holds the status line and every header but Connection, and
+// no final CRLF: the writer appends the Connection line the request needs, then the blank line.
+struct Response {
+  uint16_t status = 200;
+  uint32_t date_off = 0;  // where the 29-byte IMF-fixdate goes inside head
+  std::string head;
+  std::string body;
+};
+
+// What content.ts hands over for one entry: the table builds the head from it.
+struct ResponseSpec {
+  std::string path;     // "" for an error page
+  uint16_t status = 200;
+  std::string headers;  // extra header lines, each ending in CRLF (Content-Type, Allow, ...)
+  std::string body;
+};
+
+constexpr size_t kDateLen = 29;  // "Sun, 06 Nov 1994 08:49:37 GMT"
+
+class ResponseTable {
+ public:
+  // Returns "" or why the specs cannot make a table (duplicate path, missing error page).
+  std::string build(const std::vector<ResponseSpec>& routes, const std::vector<ResponseSpec>& errors);
+
+  const Response* find(std::string_view path) const;
+  // Error statuses the parser or the router may answer with; always present after build().
+  const Response& error(uint16_t status) const;
+
+ private:
+  std::vector<Response> _routes;
+  std::vector<std::string> _paths;  // parallel to _routes
+  std::vector<uint32_t> _slots;  // open addressing: index+1 into _routes, 0 = empty
+  uint64_t _mask = 0;
+  std::vector<Response> _errors;  // indexed by error_index()
+};
+
+// Per worker: the Date header value, reformatted only when the second changes. Reads the
+// coarse realtime clock through the vDSO, so keeping it fresh costs no system call.
+class DateCache {
+ public:
+  // Call once per loop iteration.
+  void refresh();
+  const char* value() const { return _buf; }
+
+ private:
+  time_t _sec = -1;
+  char _buf[kDateLen + 1] = {};
+};
+
+const char* reason_phrase(uint16_t status);
+
+}  // namespace vw

@@ -1,0 +1,76 @@
+// server.cc: starting every worker behind the gate, and stopping them.
+#include "server.h"
+
+#include <cerrno>
+#include <cstdlib>
+#include <new>
+
+#include "net.h"
+
+namespace vw {
+
+StatsBlock::StatsBlock(size_t workers) : _count(workers) {
+  void* mem = std::aligned_alloc(alignof(StatsSlot), workers * sizeof(StatsSlot));
+  if (!mem) std::abort();  // a few hundred bytes per worker: out of memory at start is fatal
+  _slots = new (mem) StatsSlot[workers];
+}
+
+StatsBlock::~StatsBlock() {
+  for (size_t i = 0; i < _count; i++) _slots[i].~StatsSlot();
+  std::free(_slots);
+}
+
+Server::~Server() {
+  request_stop(kImmediate);
+  join();
+}
+
+int Server::start(Config config, std::unique_ptr<ResponseTable> table, std::string& what) {
+  _config = std::move(config);
+  for (ListenAddr& addr : _config.listen) {
+    if (int err = probe_listen_addr(addr, what)) return err;
+  }
+  _table_owner = std::move(table);
+  _table.store(_table_owner.get(), std::memory_order_release);
+  size_t n = _config.cpus.size();
+  _stats = std::make_shared<StatsBlock>(n);
+  _gate = std::make_unique<StartGate>(static_cast<int>(n));
+  int spawned = 0, err = 0;
+  for (size_t i = 0; i < n; i++) {
+    _workers.push_back(std::make_unique<Worker>(static_cast<int>(i), _config.cpus[i], _config,
+                                                _table, _stats->slot(i), *_gate));
+    if ((err = _workers.back()->spawn())) {
+      what = "start worker thread " + std::to_string(i);
+      _workers.pop_back();
+      break;
+    }
+    spawned++;
+  }
+  _gate->wait_reports(spawned);
+  for (auto& w : _workers) {
+    _statuses.push_back(w->status());
+    if (!err && w->status().err) {
+      err = w->status().err;
+      what = "worker " + std::to_string(_statuses.size() - 1) + ": " + w->status().err_what;
+    }
+  }
+  _gate->decide(err == 0);
+  if (err) join();
+  return err;
+}
+
+void Server::request_stop(StopMode mode) {
+  for (auto& w : _workers) w->request_stop(mode);
+}
+
+void Server::join() {
+  for (auto& w : _workers) w->join();
+}
+
+bool Server::finished() const {
+  for (auto& w : _workers)
+    if (!w->finished()) return false;
+  return true;
+}
+
+}  // namespace vw

@@ -1,0 +1,63 @@
+// server.h: the set of workers behind one start(): their stats block, the response table they
+// read, and their start and stop. Knows nothing of Node: vw.cc drives it from the JS thread.
+#pragma once
+#include <atomic>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "config.h"
+#include "engine.h"
+#include "responses.h"
+#include "start_gate.h"
+#include "stats.h"
+#include "worker.h"
+
+namespace vw {
+
+// Counter slots for every worker, in one aligned allocation. Shared ownership: the server
+// writes it through its workers, JS reads it through an ArrayBuffer that may outlive the server.
+class StatsBlock {
+ public:
+  explicit StatsBlock(size_t workers);
+  ~StatsBlock();
+  StatsBlock(const StatsBlock&) = delete;
+  StatsBlock& operator=(const StatsBlock&) = delete;
+  StatsSlot& slot(size_t i) { return _slots[i]; }
+  void* data() { return _slots; }
+  size_t bytes() const { return _count * sizeof(StatsSlot); }
+
+ private:
+  StatsSlot* _slots;
+  size_t _count;
+};
+
+class Server {
+ public:
+  Server() = default;
+  ~Server();  // stops at once and joins: no worker outlives what it reads
+  Server(const Server&) = delete;
+  Server& operator=(const Server&) = delete;
+
+  // JS thread. Returns errno with `what` naming the step (and the worker) that failed; on
+  // success every worker has pinned itself, bound its sockets and is serving.
+  int start(Config config, std::unique_ptr<ResponseTable> table, std::string& what);
+  void request_stop(StopMode mode);  // never blocks
+  void join();                       // blocks until every worker has exited
+  bool finished() const;
+
+  const Config& config() const { return _config; }
+  const std::vector<WorkerStatus>& statuses() const { return _statuses; }
+  std::shared_ptr<StatsBlock> stats() const { return _stats; }
+
+ private:
+  Config _config;
+  std::unique_ptr<ResponseTable> _table_owner;
+  std::atomic<const ResponseTable*> _table{nullptr};
+  std::shared_ptr<StatsBlock> _stats;
+  std::unique_ptr<StartGate> _gate;
+  std::vector<std::unique_ptr<Worker>> _workers;
+  std::vector<WorkerStatus> _statuses;
+};
+
+}  // namespace vw

@@ -1,0 +1,66 @@
+// stats.h: the per-worker counter slot, declared once as an X-macro list that yields the struct,
+// the field names and the byte offsets the addon exports to JS (so TS never hard-codes a layout).
+#pragma once
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+
+// Order is the ABI with src/stats.ts only through names: TS looks fields up by name.
+#define VW_STATS_FIELDS(X)                                                                     \
+  X(conns_accepted)  /* connections accepted */                                                \
+  X(conns_closed)    /* connections closed, for any reason */                                  \
+  X(conns_open)      /* connections open now (a gauge) */                                      \
+  X(requests)        /* requests answered, errors included */                                  \
+  X(resp_2xx) X(resp_3xx) X(resp_4xx) X(resp_5xx)                                              \
+  X(bytes_in)        /* bytes read from clients */                                             \
+  X(bytes_out)       /* bytes written to clients */                                            \
+  X(sys_total)       /* every system call the worker made, through sys.h */                    \
+  X(sys_epoll_wait) X(sys_accept) X(sys_read) X(sys_write) X(sys_close) X(sys_epoll_ctl)       \
+  X(sys_other)                                                                                 \
+  X(loops)           /* event-loop iterations (one blocking wait each) */                      \
+  X(events)          /* readiness events returned by all waits */                              \
+  X(partial_writes)  /* writes the socket took only part of */                                 \
+  X(parse_errors)    /* requests answered 4xx/5xx by the parser and closed */                  \
+  X(timeouts)        /* connections closed by the header or idle timeout */                    \
+  X(accept_errors)   /* accept4 failures other than EAGAIN (EMFILE, ENOBUFS, ...) */           \
+  X(rejected)        /* connections closed at accept (over --max-conns) */                     \
+  X(cpu)             /* the CPU getcpu reported at start and at each 1 s tick */
+
+namespace vw {
+
+// One slot per worker, written only by that worker (relaxed: JS reads a snapshot, never a
+// consistent cut). Two cache lines of padding keep the adjacent-line prefetcher from pairing
+// two workers' slots.
+struct alignas(128) StatsSlot {
+#define VW_STATS_MEMBER(name) std::atomic<uint64_t> name{0};
+  VW_STATS_FIELDS(VW_STATS_MEMBER)
+#undef VW_STATS_MEMBER
+};
+
+struct StatsField {
+  const char* name;
+  size_t offset;
+};
+
+inline const StatsField* stats_fields(size_t* count) {
+  static const StatsField fields[] = {
+#define VW_STATS_ENTRY(name) {#name, offsetof(StatsSlot, name)},
+      VW_STATS_FIELDS(VW_STATS_ENTRY)
+#undef VW_STATS_ENTRY
+  };
+  *count = sizeof(fields) / sizeof(fields[0]);
+  return fields;
+}
+
+// Single writer: a plain load and store, no locked read-modify-write on the hot path.
+inline void bump(std::atomic<uint64_t>& c, uint64_t n = 1) {
+  c.store(c.load(std::memory_order_relaxed) + n, std::memory_order_relaxed);
+}
+inline void store_relaxed(std::atomic<uint64_t>& c, uint64_t v) {
+  c.store(v, std::memory_order_relaxed);
+}
+inline void drop(std::atomic<uint64_t>& c, uint64_t n = 1) {
+  c.store(c.load(std::memory_order_relaxed) - n, std::memory_order_relaxed);
+}
+
+}  // namespace vw

@@ -1,0 +1,63 @@
+// sys.h: every system call a worker's loop makes goes through one of these counted wrappers, so
+// the worker's own counts agree with `perf stat -e raw_syscalls:sys_enter` by construction.
+// Worker thread only: each Sys writes its own worker's slot.
+#pragma once
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+#include "stats.h"
+
+namespace vw {
+
+class Sys {
+ public:
+  explicit Sys(StatsSlot& slot) : _s(slot) {}
+
+  int epoll_wait(int epfd, epoll_event* ev, int max, int timeout_ms) {
+    count(_s.sys_epoll_wait);
+    return ::epoll_wait(epfd, ev, max, timeout_ms);
+  }
+  int epoll_ctl(int epfd, int op, int fd, epoll_event* ev) {
+    count(_s.sys_epoll_ctl);
+    return ::epoll_ctl(epfd, op, fd, ev);
+  }
+  int accept4(int fd, sockaddr* sa, socklen_t* len, int flags) {
+    count(_s.sys_accept);
+    return ::accept4(fd, sa, len, flags);
+  }
+  ssize_t read(int fd, void* buf, size_t n) {
+    count(_s.sys_read);
+    return ::read(fd, buf, n);
+  }
+  ssize_t write(int fd, const void* buf, size_t n) {
+    count(_s.sys_write);
+    return ::write(fd, buf, n);
+  }
+  ssize_t writev(int fd, const iovec* iov, int n) {
+    count(_s.sys_write);
+    return ::writev(fd, iov, n);
+  }
+  int close(int fd) {
+    count(_s.sys_close);
+    return ::close(fd);
+  }
+  int shutdown(int fd, int how) {
+    count(_s.sys_other);
+    return ::shutdown(fd, how);
+  }
+  int setsockopt(int fd, int level, int name, const void* val, socklen_t len) {
+    count(_s.sys_other);
+    return ::setsockopt(fd, level, name, val, len);
+  }
+
+ private:
+  void count(std::atomic<uint64_t>& kind) {
+    bump(_s.sys_total);
+    bump(kind);
+  }
+  StatsSlot& _s;
+};
+
+}  // namespace vw

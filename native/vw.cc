@@ -1,0 +1,322 @@
+// vw.cc: the Node-API surface, and the only file that knows Node exists. It converts validated
+// JS values into plain structs once, starts and stops servers, and hands JS the stats block as
+// memory to read. No C++ exception crosses this boundary (exceptions are off); misuse of the
+// seam is a TypeError, and failures of the system are returned as values with their errno.
+#include <napi.h>
+#include <sys/socket.h>
+
+#include <cerrno>
+#include <cstring>
+#include <memory>
+#include <set>
+
+#include "cpu.h"
+#include "net.h"
+#include "server.h"
+
+namespace vw {
+namespace {
+
+// A server as JS holds it. Deleted by the External's finalizer; stopped by the cleanup hook
+// if Node exits first, so no worker thread outlives the environment.
+struct Handle {
+  std::unique_ptr<Server> server;
+  bool join_started = false;
+};
+
+struct AddonState {
+  std::set<Handle*> live;
+};
+
+// ---- reading the config object (JS thread only) ----
+
+bool fail_type(Napi::Env env, const std::string& msg) {
+  Napi::TypeError::New(env, "vw native: " + msg).ThrowAsJavaScriptException();
+  return false;
+}
+
+bool get_u32(Napi::Object o, const char* key, uint32_t& out) {
+  Napi::Value v = o.Get(key);
+  if (!v.IsNumber()) return fail_type(o.Env(), std::string(key) + " must be a number");
+  double d = v.As<Napi::Number>().DoubleValue();
+  if (d < 0 || d > 4294967295.0) return fail_type(o.Env(), std::string(key) + " out of range");
+  out = static_cast<uint32_t>(d);
+  return true;
+}
+
+bool get_string(Napi::Object o, const char* key, std::string& out) {
+  Napi::Value v = o.Get(key);
+  if (v.IsString()) {
+    out = v.As<Napi::String>().Utf8Value();
+    return true;
+  }
+  if (v.IsBuffer()) {  // bodies are bytes, not text
+    auto b = v.As<Napi::Buffer<char>>();
+    out.assign(b.Data(), b.Length());
+    return true;
+  }
+  return fail_type(o.Env(), std::string(key) + " must be a string or Buffer");
+}
+
+bool get_array(Napi::Object o, const char* key, Napi::Array& out) {
+  Napi::Value v = o.Get(key);
+  if (!v.IsArray()) return fail_type(o.Env(), std::string(key) + " must be an array");
+  out = v.As<Napi::Array>();
+  return true;
+}
+
+bool read_specs(Napi::Object o, const char* key, std::vector<ResponseSpec>& out) {
+  Napi::Array a;
+  if (!get_array(o, key, a)) return false;
+  for (uint32_t i = 0; i < a.Length(); i++) {
+    Napi::Value v = a.Get(i);
+    if (!v.IsObject()) return fail_type(o.Env(), std::string(key) + " entries must be objects");
+    Napi::Object e = v.As<Napi::Object>();
+    ResponseSpec spec;
+    uint32_t status = 0;
+    if (!get_string(e, "path", spec.path) || !get_u32(e, "status", status) ||
+        !get_string(e, "headers", spec.headers) || !get_string(e, "body", spec.body))
+      return false;
+    spec.status = static_cast<uint16_t>(status);
+    out.push_back(std::move(spec));
+  }
+  return true;
+}
+
+bool read_config(Napi::Object o, Config& c) {
+  Napi::Env env = o.Env();
+  Napi::Array cpus, listen;
+  if (!get_array(o, "cpus", cpus) || !get_array(o, "listen", listen)) return false;
+  for (uint32_t i = 0; i < cpus.Length(); i++) {
+    Napi::Value v = cpus.Get(i);
+    if (!v.IsNumber()) return fail_type(env, "cpus must hold numbers");
+    c.cpus.push_back(v.As<Napi::Number>().Int32Value());
+  }
+  for (uint32_t i = 0; i < listen.Length(); i++) {
+    Napi::Value v = listen.Get(i);
+    if (!v.IsObject()) return fail_type(env, "listen entries must be objects");
+    Napi::Object l = v.As<Napi::Object>();
+    ListenAddr a;
+    uint32_t family = 0, port = 0;
+    if (!get_u32(l, "family", family) || !get_string(l, "host", a.host) || !get_u32(l, "port", port))
+      return false;
+    a.family = family == 6 ? AF_INET6 : AF_INET;
+    a.port = static_cast<uint16_t>(port);
+    a.dual_stack = l.Get("dualStack").ToBoolean().Value();
+    c.listen.push_back(a);
+  }
+  std::string policy;
+  uint32_t priority = 0, backlog = 0;
+  if (!get_string(o, "policy", policy) || !get_u32(o, "priority", priority) ||
+      !get_u32(o, "backlog", backlog))
+    return false;
+  c.policy = policy == "fifo" ? Policy::fifo : policy == "rr" ? Policy::rr : Policy::other;
+  c.priority = static_cast<int>(priority);
+  c.backlog = static_cast<int>(backlog);
+  c.keepalive = o.Get("keepalive").ToBoolean().Value();
+  Napi::Value lv = o.Get("limits");
+  if (!lv.IsObject()) return fail_type(env, "limits must be an object");
+  Napi::Object l = lv.As<Napi::Object>();
+  uint32_t max_body = 0;
+  Limits& lim = c.limits;
+  if (!get_u32(l, "maxHeader", lim.max_header) || !get_u32(l, "maxBody", max_body) ||
+      !get_u32(l, "maxConns", lim.max_conns) ||
+      !get_u32(l, "headerTimeoutMs", lim.header_timeout_ms) ||
+      !get_u32(l, "idleTimeoutMs", lim.idle_timeout_ms) ||
+      !get_u32(l, "lingerTimeoutMs", lim.linger_timeout_ms) ||
+      !get_u32(l, "drainTimeoutMs", lim.drain_timeout_ms))
+    return false;
+  lim.max_body = max_body;
+  return true;
+}
+
+const char* policy_name(Policy p) {
+  switch (p) {
+    case Policy::fifo: return "SCHED_FIFO";
+    case Policy::rr: return "SCHED_RR";
+    case Policy::other: break;
+  }
+  return "SCHED_OTHER";
+}
+
+Napi::Object error_value(Napi::Env env, int err, const std::string& what) {
+  Napi::Object r = Napi::Object::New(env);
+  r.Set("ok", false);
+  r.Set("errno", err);
+  r.Set("message", std::strerror(err));
+  r.Set("what", what);
+  return r;
+}
+
+// ---- exported functions ----
+
+// allowedCpus(): number[]: the CPUs sched_getaffinity allows this process.
+Napi::Value js_allowed_cpus(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  std::vector<int> cpus;
+  if (int err = allowed_cpus(cpus)) return error_value(env, err, "sched_getaffinity");
+  Napi::Array a = Napi::Array::New(env, cpus.size());
+  for (size_t i = 0; i < cpus.size(); i++) a.Set(static_cast<uint32_t>(i), cpus[i]);
+  return a;
+}
+
+// statsLayout(): { slotBytes, fields: { name: byteOffset } }, from the X-macro list.
+Napi::Value js_stats_layout(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  Napi::Object fields = Napi::Object::New(env);
+  size_t n = 0;
+  const StatsField* f = stats_fields(&n);
+  for (size_t i = 0; i < n; i++) fields.Set(f[i].name, static_cast<double>(f[i].offset));
+  Napi::Object r = Napi::Object::New(env);
+  r.Set("slotBytes", static_cast<double>(sizeof(StatsSlot)));
+  r.Set("fields", fields);
+  return r;
+}
+
+// start(config, table): { ok: true, handle, workers, listen, stats } or { ok: false, errno, ... }
+Napi::Value js_start(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 2 || !info[0].IsObject() || !info[1].IsObject()) {
+    fail_type(env, "start(config, table) takes two objects");
+    return env.Undefined();
+  }
+  Config config;
+  std::vector<ResponseSpec> routes, errors;
+  if (!read_config(info[0].As<Napi::Object>(), config) ||
+      !read_specs(info[1].As<Napi::Object>(), "routes", routes) ||
+      !read_specs(info[1].As<Napi::Object>(), "errors", errors))
+    return env.Undefined();
+  if (config.cpus.empty()) {
+    fail_type(env, "cpus must not be empty");
+    return env.Undefined();
+  }
+  auto table = std::make_unique<ResponseTable>();
+  std::string bad = table->build(routes, errors);
+  if (!bad.empty()) return error_value(env, EINVAL, "response table: " + bad);
+
+  auto handle = std::make_unique<Handle>();
+  handle->server = std::make_unique<Server>();
+  std::string what;
+  if (int err = handle->server->start(std::move(config), std::move(table), what))
+    return error_value(env, err, what);
+
+  Server& s = *handle->server;
+  Napi::Array workers = Napi::Array::New(env);
+  for (size_t i = 0; i < s.statuses().size(); i++) {
+    const WorkerStatus& st = s.statuses()[i];
+    Napi::Object w = Napi::Object::New(env);
+    w.Set("id", static_cast<double>(i));
+    w.Set("cpu", st.cpu);
+    w.Set("getcpu", st.getcpu);
+    w.Set("tid", st.tid);
+    w.Set("policy", policy_name(st.policy));
+    w.Set("priority", st.priority);
+    w.Set("rtErrno", st.rt_errno);
+    w.Set("rtMessage", st.rt_errno ? std::strerror(st.rt_errno) : "");
+    workers.Set(static_cast<uint32_t>(i), w);
+  }
+  Napi::Array listen = Napi::Array::New(env);
+  for (size_t i = 0; i < s.config().listen.size(); i++) {
+    const ListenAddr& a = s.config().listen[i];
+    Napi::Object l = Napi::Object::New(env);
+    l.Set("host", a.host);
+    l.Set("port", static_cast<double>(a.port));
+    l.Set("family", a.family == AF_INET6 ? 6 : 4);
+    l.Set("address", format_addr(a));
+    listen.Set(static_cast<uint32_t>(i), l);
+  }
+  // The ArrayBuffer shares ownership of the block, so JS may keep reading it after stop.
+  auto* keep = new std::shared_ptr<StatsBlock>(s.stats());
+  Napi::ArrayBuffer stats = Napi::ArrayBuffer::New(
+      env, (*keep)->data(), (*keep)->bytes(),
+      [](Napi::Env, void*, std::shared_ptr<StatsBlock>* hint) { delete hint; }, keep);
+
+  AddonState* state = env.GetInstanceData<AddonState>();
+  Handle* raw = handle.release();
+  state->live.insert(raw);
+  Napi::External<Handle> ext = Napi::External<Handle>::New(env, raw, [](Napi::Env e, Handle* h) {
+    if (AddonState* st = e.GetInstanceData<AddonState>()) st->live.erase(h);
+    delete h;  // ~Server stops at once and joins, if JS never did
+  });
+
+  Napi::Object r = Napi::Object::New(env);
+  r.Set("ok", true);
+  r.Set("handle", ext);
+  r.Set("workers", workers);
+  r.Set("listen", listen);
+  r.Set("stats", stats);
+  return r;
+}
+
+Handle* get_handle(const Napi::CallbackInfo& info) {
+  if (info.Length() < 1 || !info[0].IsExternal()) {
+    fail_type(info.Env(), "expected a server handle");
+    return nullptr;
+  }
+  return info[0].As<Napi::External<Handle>>().Data();
+}
+
+// requestStop(handle, immediate): never blocks; the workers finish on their own threads.
+Napi::Value js_request_stop(const Napi::CallbackInfo& info) {
+  Handle* h = get_handle(info);
+  if (!h) return info.Env().Undefined();
+  bool immediate = info.Length() > 1 && info[1].ToBoolean().Value();
+  h->server->request_stop(immediate ? kImmediate : kGraceful);
+  return info.Env().Undefined();
+}
+
+// Joins the worker threads on libuv's pool, so the JS thread stays free to take a second
+// signal while a graceful stop drains.
+class JoinWork : public Napi::AsyncWorker {
+ public:
+  JoinWork(Napi::Env env, Napi::External<Handle> ext)
+      : Napi::AsyncWorker(env), _deferred(Napi::Promise::Deferred::New(env)),
+        _ref(Napi::Persistent(ext)), _server(ext.Data()->server.get()) {}
+  Napi::Promise promise() { return _deferred.Promise(); }
+  void Execute() override { _server->join(); }
+  void OnOK() override { _deferred.Resolve(Env().Undefined()); }
+
+ private:
+  Napi::Promise::Deferred _deferred;
+  Napi::Reference<Napi::External<Handle>> _ref;  // keeps the server alive until joined
+  Server* _server;
+};
+
+// join(handle): Promise<void>, resolved when every worker thread has exited. Call it once.
+Napi::Value js_join(const Napi::CallbackInfo& info) {
+  Handle* h = get_handle(info);
+  if (!h) return info.Env().Undefined();
+  if (h->join_started) {
+    fail_type(info.Env(), "join() was already called for this server");
+    return info.Env().Undefined();
+  }
+  h->join_started = true;
+  auto* work = new JoinWork(info.Env(), info[0].As<Napi::External<Handle>>());
+  Napi::Promise p = work->promise();
+  work->Queue();
+  return p;
+}
+
+Napi::Object init(Napi::Env env, Napi::Object exports) {
+  auto* state = new AddonState();
+  env.SetInstanceData<AddonState>(state);
+  env.AddCleanupHook([state] {
+    for (Handle* h : state->live) {
+      h->server->request_stop(kImmediate);
+      if (!h->join_started) h->server->join();
+    }
+  });
+  exports.Set("allowedCpus", Napi::Function::New(env, js_allowed_cpus, "allowedCpus"));
+  exports.Set("statsLayout", Napi::Function::New(env, js_stats_layout, "statsLayout"));
+  exports.Set("start", Napi::Function::New(env, js_start, "start"));
+  exports.Set("requestStop", Napi::Function::New(env, js_request_stop, "requestStop"));
+  exports.Set("join", Napi::Function::New(env, js_join, "join"));
+  return exports;
+}
+
+}  // namespace
+}  // namespace vw
+
+static Napi::Object InitVw(Napi::Env env, Napi::Object exports) { return vw::init(env, exports); }
+
+NODE_API_MODULE(vw, InitVw)

@@ -1,0 +1,53 @@
+// worker.h: one pinned, real-time worker thread: its start order, its engine, its stop.
+#pragma once
+#include <atomic>
+#include <pthread.h>
+#include <string>
+#include <vector>
+
+#include "config.h"
+#include "engine.h"
+#include "fd.h"
+#include "stats.h"
+
+namespace vw {
+
+class StartGate;
+
+class Worker {
+ public:
+  Worker(int id, int cpu, const Config& config, const std::atomic<const ResponseTable*>& table,
+         StatsSlot& stats, StartGate& gate);
+  ~Worker();
+  Worker(const Worker&) = delete;
+  Worker& operator=(const Worker&) = delete;
+
+  int spawn();  // JS thread: starts the thread; errno on failure
+  // JS thread: asks the worker to stop (graceful or immediate); never blocks.
+  void request_stop(StopMode mode);
+  void join();  // blocks until the thread has exited
+  bool finished() const { return _finished.load(std::memory_order_acquire); }
+  // Valid once the start gate has seen this worker report.
+  const WorkerStatus& status() const { return _status; }
+
+ private:
+  static void* thread_main(void* self);
+  void run();
+  bool start_steps();  // mask signals, pin, policy, verify CPU, sockets, engine
+
+  int _id;
+  int _cpu;
+  const Config& _config;
+  const std::atomic<const ResponseTable*>& _table;
+  StatsSlot& _stats;
+  StartGate& _gate;
+  WorkerStatus _status;
+  std::vector<Fd> _listeners;
+  Fd _wake;
+  std::atomic<int> _stop_mode{kRunning};
+  std::atomic<bool> _finished{false};
+  pthread_t _thread{};
+  bool _spawned = false;
+};
+
+}  // namespace vw
