@@ -1,0 +1,148 @@
+// config.ts: vw's settings, their defaults, and their validation. Every problem is one
+// ConfigError sentence that says how to fix it; nothing here touches the system.
+import * as net from "node:net";
+
+import { ConfigError } from "./errors";
+import type { NativeConfig, NativeListen } from "./native";
+
+export type Policy = "fifo" | "rr" | "other";
+
+/** What a user can set (flags today, a config file later): strings and numbers, unchecked. */
+export interface Options {
+  port?: number;
+  listen?: string[];
+  workers?: number;
+  cpus?: string;
+  policy?: string;
+  priority?: number;
+  requireRt?: boolean;
+  keepalive?: boolean;
+  backlog?: number;
+  headerTimeout?: number; // seconds
+  idleTimeout?: number; // seconds
+  maxHeader?: number; // bytes
+  maxBody?: number; // bytes
+  maxConns?: number; // per worker
+}
+
+/** Validated settings, ready for cpu selection and the addon. */
+export interface Config {
+  listen: NativeListen[];
+  workers: number | undefined;
+  cpus: string | undefined;
+  policy: Policy;
+  priority: number;
+  requireRt: boolean;
+  keepalive: boolean;
+  backlog: number;
+  headerTimeoutMs: number;
+  idleTimeoutMs: number;
+  maxHeader: number;
+  maxBody: number;
+  maxConns: number;
+}
+
+export const defaults = {
+  port: 8085,
+  policy: "fifo" as Policy,
+  priority: 50,
+  backlog: 4096,
+  headerTimeout: 10,
+  idleTimeout: 60,
+  maxHeader: 8 * 1024,
+  maxBody: 1024 * 1024,
+  maxConns: 65536,
+  lingerTimeoutMs: 2000,
+  drainTimeoutMs: 5000,
+};
+
+function integer(flag: string, v: number, lo: number, hi: number): number {
+  if (!Number.isInteger(v) || v < lo || v > hi) {
+    throw new ConfigError(`${flag} ${v}: must be a whole number from ${lo} to ${hi}`);
+  }
+  return v;
+}
+
+function seconds(flag: string, v: number): number {
+  if (!Number.isFinite(v) || v <= 0 || v > 86400) {
+    throw new ConfigError(`${flag} ${v}: must be a number of seconds above 0 (e.g. 0.5, 10), at most 86400`);
+  }
+  return Math.round(v * 1000);
+}
+
+/** "HOST:PORT", "[IPv6]:PORT", "*:PORT" or ":PORT" → a listen address (numeric hosts only). */
+export function parseListen(text: string): NativeListen {
+  const m = /^(?:\[([^\]]*)\]|([^:[\]]*)):(\d+)$/.exec(text.trim());
+  if (!m) {
+    throw new ConfigError(`--listen ${text}: write HOST:PORT, e.g. 127.0.0.1:8085, [::1]:8085 or *:8085`);
+  }
+  const port = Number(m[3]);
+  if (port > 65535) throw new ConfigError(`--listen ${text}: port ${port} is above 65535`);
+  const host = m[1] ?? m[2];
+  if (m[1] === undefined && (host === "" || host === "*")) {
+    return { family: 6, host: "::", port, dualStack: true };
+  }
+  if (host === "localhost") return { family: 4, host: "127.0.0.1", port, dualStack: false };
+  const family = net.isIP(host);
+  if (family === 4 && m[1] === undefined) return { family: 4, host, port, dualStack: false };
+  if (family === 6 && m[1] !== undefined) return { family: 6, host, port, dualStack: false };
+  if (family === 6) throw new ConfigError(`--listen ${text}: put an IPv6 address in brackets, e.g. [${host}]:${port}`);
+  throw new ConfigError(`--listen ${text}: "${host}" is not a numeric IP address (vw does not resolve names)`);
+}
+
+export function resolveConfig(o: Options): Config {
+  const policy = o.policy ?? defaults.policy;
+  if (policy !== "fifo" && policy !== "rr" && policy !== "other") {
+    throw new ConfigError(`--policy ${policy}: choose fifo, rr or other`);
+  }
+  if (o.port !== undefined && o.listen !== undefined && o.listen.length > 0) {
+    throw new ConfigError("--port and --listen both given: put the port in each --listen HOST:PORT instead");
+  }
+  const port = integer("--port", o.port ?? defaults.port, 0, 65535);
+  const listen =
+    o.listen !== undefined && o.listen.length > 0
+      ? o.listen.map(parseListen)
+      : [{ family: 6 as const, host: "::", port, dualStack: true }];
+  const seen = new Set<string>();
+  for (const l of listen) {
+    const key = `${l.host}|${l.port}`;
+    if (l.port !== 0 && seen.has(key)) throw new ConfigError(`--listen: ${l.host}:${l.port} is given twice`);
+    seen.add(key);
+  }
+  return {
+    listen,
+    workers: o.workers === undefined ? undefined : integer("--workers", o.workers, 1, 4096),
+    cpus: o.cpus,
+    policy,
+    priority: policy === "other" ? 0 : integer("--priority", o.priority ?? defaults.priority, 1, 99),
+    requireRt: o.requireRt ?? false,
+    keepalive: o.keepalive ?? true,
+    backlog: integer("--backlog", o.backlog ?? defaults.backlog, 1, 1 << 20),
+    headerTimeoutMs: seconds("--header-timeout", o.headerTimeout ?? defaults.headerTimeout),
+    idleTimeoutMs: seconds("--idle-timeout", o.idleTimeout ?? defaults.idleTimeout),
+    maxHeader: integer("--max-header", o.maxHeader ?? defaults.maxHeader, 256, 1 << 20),
+    maxBody: integer("--max-body", o.maxBody ?? defaults.maxBody, 0, 2 ** 32 - 1),
+    maxConns: integer("--max-conns", o.maxConns ?? defaults.maxConns, 1, 1 << 24),
+  };
+}
+
+/** The addon's view of a config, once the CPUs are chosen. */
+export function toNative(c: Config, cpus: number[]): NativeConfig {
+  return {
+    cpus,
+    listen: c.listen,
+    policy: c.policy,
+    priority: c.priority,
+    keepalive: c.keepalive,
+    backlog: c.backlog,
+    limits: {
+      maxHeader: c.maxHeader,
+      maxBody: c.maxBody,
+      maxConns: c.maxConns,
+      headerTimeoutMs: c.headerTimeoutMs,
+      idleTimeoutMs: c.idleTimeoutMs,
+      lingerTimeoutMs: defaults.lingerTimeoutMs,
+      drainTimeoutMs: defaults.drainTimeoutMs,
+    },
+  };
+}

@@ -1,0 +1,72 @@
+// index.ts: the public API: start a server from a config, read its stats, stop it.
+import * as util from "node:util";
+
+import { builtinTable } from "./content";
+import type { Config } from "./config";
+import { toNative } from "./config";
+import { allowedCpus, selectCpus } from "./cpu";
+import { StartError } from "./errors";
+import { native, type NativeBound, type NativeFailure, type NativeTable, type NativeWorker, type ServerHandle } from "./native";
+import { StatsReader } from "./stats";
+
+export type { Config, Options } from "./config";
+export { resolveConfig, parseListen } from "./config";
+export { ConfigError, StartError } from "./errors";
+
+export interface Server {
+  readonly workers: NativeWorker[];
+  readonly listen: NativeBound[];
+  readonly stats: StatsReader;
+  readonly startedAt: number; // performance.now() at start, ms
+  /** Stops accepting, lets in-flight responses finish (5 s at most), joins the workers. */
+  stop(): Promise<void>;
+  /** Closes everything at once; the pending stop() promise resolves when workers have exited. */
+  stopNow(): void;
+}
+
+function hint(f: NativeFailure): { code: string; text: string } {
+  const code = f.errno ? util.getSystemErrorName(-f.errno) : "EUNKNOWN";
+  const where = f.what.replace(/^worker \d+: /, "");
+  const port = /:(\d+)$/.exec(where)?.[1];
+  switch (code) {
+    case "EADDRINUSE":
+      return { code, text: `${where}: address already in use; is another server on port ${port}? Stop it or choose another --port` };
+    case "EACCES":
+      return { code, text: `${where}: permission denied; ports below 1024 need root (run with sudo) or choose --port 1024 or above` };
+    case "EADDRNOTAVAIL":
+      return { code, text: `${where}: that address is not on this machine; check --listen` };
+    case "EAFNOSUPPORT":
+      return { code, text: `${where}: IPv6 is not available here; use --listen 0.0.0.0:${port ?? "PORT"}` };
+    case "EINVAL":
+      return { code, text: `${where}: invalid (${f.message}); check --cpus and --listen` };
+  }
+  return { code, text: `${where}: ${f.message} (${code})` };
+}
+
+/** Starts the workers; resolves once every one of them is pinned, bound and serving. */
+export function start(config: Config, table: NativeTable = builtinTable()): Server {
+  const cpus = selectCpus(allowedCpus(), config.cpus, config.workers);
+  const r = native().start(toNative(config, cpus), table);
+  if (!r.ok) {
+    const h = hint(r);
+    throw new StartError(h.text, h.code);
+  }
+  const handle: ServerHandle = r.handle;
+  const stats = new StatsReader(r.stats, r.workers.length);
+  let joined: Promise<void> | undefined;
+  const join = (): Promise<void> => (joined ??= native().join(handle));
+  return {
+    workers: r.workers,
+    listen: r.listen,
+    stats,
+    startedAt: performance.now(),
+    stop() {
+      native().requestStop(handle, false);
+      return join();
+    },
+    stopNow() {
+      native().requestStop(handle, true);
+      void join();
+    },
+  };
+}

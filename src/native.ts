@@ -1,0 +1,118 @@
+// native.ts: the only file that loads the addon, and the exact shape of what native/vw.cc exports.
+import * as path from "node:path";
+
+export interface NativeListen {
+  family: 4 | 6;
+  host: string;
+  port: number;
+  dualStack: boolean;
+}
+
+export interface NativeLimits {
+  maxHeader: number;
+  maxBody: number;
+  maxConns: number;
+  headerTimeoutMs: number;
+  idleTimeoutMs: number;
+  lingerTimeoutMs: number;
+  drainTimeoutMs: number;
+}
+
+export interface NativeConfig {
+  cpus: number[];
+  listen: NativeListen[];
+  policy: "fifo" | "rr" | "other";
+  priority: number;
+  keepalive: boolean;
+  backlog: number;
+  limits: NativeLimits;
+}
+
+export interface ResponseSpec {
+  path: string; // "" for an error page
+  status: number;
+  headers: string; // extra header lines, each ending in CRLF
+  body: Buffer;
+}
+
+export interface NativeTable {
+  routes: ResponseSpec[];
+  errors: ResponseSpec[];
+}
+
+export interface NativeWorker {
+  id: number;
+  cpu: number;
+  getcpu: number;
+  tid: number;
+  policy: "SCHED_FIFO" | "SCHED_RR" | "SCHED_OTHER";
+  priority: number;
+  rtErrno: number;
+  rtMessage: string;
+}
+
+export interface NativeBound {
+  host: string;
+  port: number;
+  family: 4 | 6;
+  address: string; // "[::]:8085", "127.0.0.1:8085"
+}
+
+export interface NativeFailure {
+  ok: false;
+  errno: number;
+  message: string;
+  what: string;
+}
+
+declare const handleBrand: unique symbol;
+export type ServerHandle = { readonly [handleBrand]: true };
+
+export interface NativeStarted {
+  ok: true;
+  handle: ServerHandle;
+  workers: NativeWorker[];
+  listen: NativeBound[];
+  stats: ArrayBuffer;
+}
+
+export interface StatsLayout {
+  slotBytes: number;
+  fields: Record<string, number>;
+}
+
+export interface NativeAddon {
+  allowedCpus(): number[] | NativeFailure;
+  statsLayout(): StatsLayout;
+  start(config: NativeConfig, table: NativeTable): NativeStarted | NativeFailure;
+  requestStop(handle: ServerHandle, immediate: boolean): void;
+  join(handle: ServerHandle): Promise<void>;
+}
+
+const root = path.resolve(__dirname, "..", "..");
+const candidates = [
+  path.join(root, "build", "Release", "vw.node"),
+  path.join(root, "build", "Debug", "vw.node"),
+];
+
+function load(): NativeAddon {
+  const tried: string[] = [];
+  for (const file of candidates) {
+    try {
+      return require(file) as NativeAddon;
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      tried.push(`${file} (${code === "MODULE_NOT_FOUND" ? "not built" : (err as Error).message})`);
+    }
+  }
+  throw new Error(
+    `vw: the native addon is not built; tried ${tried.join(", ")}. Run \`npm install\` (or \`npm run build:native\`) in ${root}.`,
+  );
+}
+
+let addon: NativeAddon | undefined;
+
+export function native(): NativeAddon {
+  addon ??= load();
+  return addon;
+}
