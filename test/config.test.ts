@@ -1,0 +1,68 @@
+// Bad configuration: one clear line on stderr, exit code 2, nothing started.
+import { describe, it } from "node:test";
+import assert from "node:assert/strict";
+
+import { parseListen, resolveConfig } from "../src/config";
+import { runVw } from "./helpers/server";
+
+describe("bad flags exit 2 with one line", () => {
+  const cases: [string[], RegExp][] = [
+    [["--port", "abc"], /--port abc: not a number/],
+    [["--port", "70000"], /--port 70000: must be a whole number from 0 to 65535/],
+    [["--policy", "batch"], /--policy batch: choose fifo, rr or other/],
+    [["--priority", "0"], /--priority 0: must be a whole number from 1 to 99/],
+    [["--listen", "localhost"], /--listen localhost: write HOST:PORT/],
+    [["--listen", "example.com:80"], /not a numeric IP address/],
+    [["--listen", "::1:80"], /write HOST:PORT/],
+    [["--workers", "0"], /--workers 0: must be a whole number from 1/],
+    [["--cpus", "3-1"], /range 3-1 runs backwards/],
+    [["--cpus", "a"], /is not a CPU list/],
+    [["--header-timeout", "0"], /--header-timeout 0: must be a number of seconds above 0/],
+    [["--bogus"], /Unknown option '--bogus'.*see vw --help/],
+    [["--port", "1", "--listen", "127.0.0.1:2"], /--port and --listen both given/],
+    [["extra"], /Unexpected argument 'extra'.*see vw --help/],
+  ];
+  for (const [args, expected] of cases) {
+    it(args.join(" "), async () => {
+      const r = await runVw(args);
+      assert.equal(r.code, 2, r.stderr);
+      const lines = r.stderr.trim().split("\n");
+      assert.equal(lines.length, 1, r.stderr);
+      assert.match(lines[0], /^vw: /);
+      assert.match(lines[0], expected);
+      assert.equal(r.stdout, "");
+    });
+  }
+});
+
+describe("help and version", () => {
+  it("--help lists every flag and exits 0", async () => {
+    const r = await runVw(["--help"]);
+    assert.equal(r.code, 0);
+    for (const flag of ["--port", "--listen", "--workers", "--cpus", "--policy", "--priority", "--require-rt", "--no-keepalive"]) {
+      assert.ok(r.stdout.includes(flag), flag);
+    }
+  });
+  it("--version prints the package version", async () => {
+    const r = await runVw(["--version"]);
+    assert.equal(r.code, 0);
+    assert.match(r.stdout, /^\d+\.\d+\.\d+\n$/);
+  });
+});
+
+describe("resolveConfig", () => {
+  it("listens on every address, IPv4 and IPv6, on port 8085 by default", () => {
+    assert.deepEqual(resolveConfig({}).listen, [{ family: 6, host: "::", port: 8085, dualStack: true }]);
+  });
+  it("parses listen addresses", () => {
+    assert.deepEqual(parseListen("127.0.0.1:80"), { family: 4, host: "127.0.0.1", port: 80, dualStack: false });
+    assert.deepEqual(parseListen("[::1]:81"), { family: 6, host: "::1", port: 81, dualStack: false });
+    assert.deepEqual(parseListen("*:82"), { family: 6, host: "::", port: 82, dualStack: true });
+    assert.deepEqual(parseListen("[::]:83"), { family: 6, host: "::", port: 83, dualStack: false });
+  });
+  it("turns seconds into milliseconds", () => {
+    const c = resolveConfig({ headerTimeout: 0.5, idleTimeout: 2 });
+    assert.equal(c.headerTimeoutMs, 500);
+    assert.equal(c.idleTimeoutMs, 2000);
+  });
+});
