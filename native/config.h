@@ -32,6 +32,7 @@ struct Config {
   Policy policy = Policy::fifo;
   int priority = 50;
   bool keepalive = true;
+  bool locality = false;  // read SO_INCOMING_CPU once per accepted connection
   int backlog = 4096;
   Limits limits;
 };

@@ -3,9 +3,11 @@
 
 #include <pthread.h>
 #include <sched.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include <cerrno>
+#include <vector>
 
 namespace vw {
 
@@ -18,8 +20,6 @@ int allowed_cpus(std::vector<int>& out) {
     if (CPU_ISSET(cpu, &set)) out.push_back(cpu);
   return 0;
 }
-
-int online_cpu_count() { return static_cast<int>(sysconf(_SC_NPROCESSORS_ONLN)); }
 
 int pin_self(int cpu) {
   cpu_set_t set;
@@ -55,5 +55,43 @@ Policy current_policy_self(int* priority) {
 
 // glibc answers from rseq/vDSO: no system call.
 int current_cpu() { return sched_getcpu(); }
+
+namespace {
+struct TrialArg {
+  CpuTrial result;
+  Policy policy;
+  int priority;
+};
+
+void* trial_main(void* p) {
+  auto* a = static_cast<TrialArg*>(p);
+  CpuTrial& r = a->result;
+  r.tid = static_cast<int>(syscall(SYS_gettid));
+  r.pin_err = pin_self(r.cpu);
+  if (a->policy != Policy::other) r.rt_err = set_policy_self(a->policy, a->priority);
+  r.policy = current_policy_self(&r.priority);
+  r.getcpu = current_cpu();
+  return nullptr;
+}
+}  // namespace
+
+std::vector<CpuTrial> trial_cpus(const std::vector<int>& cpus, Policy policy, int priority) {
+  std::vector<TrialArg> args(cpus.size());
+  std::vector<pthread_t> threads(cpus.size());
+  std::vector<bool> started(cpus.size(), false);
+  for (size_t i = 0; i < cpus.size(); i++) {
+    args[i].result.cpu = cpus[i];
+    args[i].policy = policy;
+    args[i].priority = priority;
+    started[i] = pthread_create(&threads[i], nullptr, trial_main, &args[i]) == 0;
+  }
+  std::vector<CpuTrial> out;
+  for (size_t i = 0; i < cpus.size(); i++) {
+    if (started[i]) pthread_join(threads[i], nullptr);
+    else args[i].result.pin_err = EAGAIN;
+    out.push_back(args[i].result);
+  }
+  return out;
+}
 
 }  // namespace vw

@@ -1,6 +1,7 @@
 // engine.h: the seam between a worker and the I/O strategy that drives its sockets. An engine
 // moves bytes; HTTP (session.h) decides what they mean. Add an engine as a new file that
-// implements this interface and one line in make_engine(); never as a branch in another engine.
+// implements this interface and a factory beside make_epoll_engine(), chosen in Worker::run();
+// never as a branch in another engine.
 #pragma once
 #include <atomic>
 #include <memory>

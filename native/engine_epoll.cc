@@ -58,6 +58,7 @@ class EpollEngine final : public Engine {
   void keep_input(Conn& c, const char* p, size_t n);
   void finish_response(int fd, Conn& c);
   void close_conn(int fd, Conn& c);
+  void count_locality(int fd);
   bool watch(int fd, Conn& c, uint32_t events, int op = EPOLL_CTL_MOD);
   void set_listening(bool on);
   void close_listeners();
@@ -169,6 +170,9 @@ void EpollEngine::on_stop_message() {
 void EpollEngine::begin_graceful() {
   close_listeners();
   _drain_deadline_ms = _now_ms + _lim.drain_timeout_ms;
+  // Tick every 100 ms while draining, so the deadline holds to within a tenth of a second.
+  itimerspec fast{{0, 100 * 1000 * 1000}, {0, 100 * 1000 * 1000}};
+  _sys.timerfd_settime(_timer.get(), &fast);
   for (size_t fd = 0; fd < _conns.size(); fd++) {
     Conn& c = _conns[fd];
     if (c.state == ConnState::free) continue;
@@ -225,7 +229,7 @@ int EpollEngine::reserve_fd_trick(int lfd) {
   _sys.close(_reserve.release());
   int fd = _sys.accept4(lfd, nullptr, nullptr, SOCK_CLOEXEC);
   if (fd >= 0) _sys.close(fd);
-  _reserve.reset(::open("/dev/null", O_RDONLY | O_CLOEXEC));
+  _reserve.reset(_sys.open("/dev/null", O_RDONLY | O_CLOEXEC));
   return fd;
 }
 
@@ -258,7 +262,7 @@ void EpollEngine::on_accept(size_t li) {
     Conn& c = _conns[static_cast<size_t>(fd)];
     c.gen = (c.gen + 1) & kGenMask;
     c.state = ConnState::open;
-    c.close_after_write = c.linger_after_write = c.header_started = false;
+    c.close_after_write = c.linger_after_write = c.header_started = c.out_was_pending = false;
     c.body_left = 0;
     c.deadline_ms = _now_ms + _lim.header_timeout_ms;
     if (!watch(fd, c, EPOLLIN, EPOLL_CTL_ADD)) {
@@ -266,10 +270,22 @@ void EpollEngine::on_accept(size_t li) {
       _sys.close(fd);
       continue;
     }
+    if (_env.config.locality) count_locality(fd);
     _open++;
     bump(s.conns_accepted);
     bump(s.conns_open);
   }
+}
+
+// Which CPU processed this connection's packets (RSS/RPS steering), against the worker's own.
+void EpollEngine::count_locality(int fd) {
+  int cpu = -1;
+  socklen_t len = sizeof(cpu);
+  if (_sys.getsockopt(fd, SOL_SOCKET, SO_INCOMING_CPU, &cpu, &len) != 0 || cpu < 0) return;
+  if (static_cast<uint64_t>(cpu) == _env.stats.cpu.load(std::memory_order_relaxed))
+    bump(_env.stats.incoming_local);
+  else
+    bump(_env.stats.incoming_remote);
 }
 
 bool EpollEngine::watch(int fd, Conn& c, uint32_t events, int op) {
@@ -455,6 +471,7 @@ void EpollEngine::on_writable(int fd, Conn& c) {
   delete c.out;
   c.out = nullptr;
   if (c.close_after_write) {
+    c.out_was_pending = true;
     finish_response(fd, c);
     return;
   }
@@ -473,6 +490,12 @@ void EpollEngine::finish_response(int fd, Conn& c) {
     return;
   }
   _sys.shutdown(fd, SHUT_WR);
+  // After a partial write the interest is EPOLLOUT, which a shut-down socket reports forever:
+  // back to EPOLLIN, or the loop would spin (at SCHED_FIFO) until the linger deadline.
+  if (c.out_was_pending && !watch(fd, c, EPOLLIN)) {
+    close_conn(fd, c);
+    return;
+  }
   c.state = ConnState::lingering;
   c.deadline_ms = _now_ms + _lim.linger_timeout_ms;
   std::free(c.in);

@@ -34,7 +34,7 @@ int Server::start(Config config, std::unique_ptr<ResponseTable> table, std::stri
   _table.store(_table_owner.get(), std::memory_order_release);
   size_t n = _config.cpus.size();
   _stats = std::make_shared<StatsBlock>(n);
-  _gate = std::make_unique<StartGate>(static_cast<int>(n));
+  _gate = std::make_unique<StartGate>();
   int spawned = 0, err = 0;
   for (size_t i = 0; i < n; i++) {
     _workers.push_back(std::make_unique<Worker>(static_cast<int>(i), _config.cpus[i], _config,
@@ -64,13 +64,8 @@ void Server::request_stop(StopMode mode) {
 }
 
 void Server::join() {
+  std::lock_guard<std::mutex> lock(_join_mu);
   for (auto& w : _workers) w->join();
-}
-
-bool Server::finished() const {
-  for (auto& w : _workers)
-    if (!w->finished()) return false;
-  return true;
 }
 
 }  // namespace vw

@@ -3,6 +3,7 @@
 #pragma once
 #include <atomic>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <vector>
 
@@ -43,8 +44,9 @@ class Server {
   // success every worker has pinned itself, bound its sockets and is serving.
   int start(Config config, std::unique_ptr<ResponseTable> table, std::string& what);
   void request_stop(StopMode mode);  // never blocks
-  void join();                       // blocks until every worker has exited
-  bool finished() const;
+  // Blocks until every worker has exited. Safe from several threads at once (libuv's pool
+  // and the environment's cleanup hook may both get here).
+  void join();
 
   const Config& config() const { return _config; }
   const std::vector<WorkerStatus>& statuses() const { return _statuses; }
@@ -58,6 +60,7 @@ class Server {
   std::unique_ptr<StartGate> _gate;
   std::vector<std::unique_ptr<Worker>> _workers;
   std::vector<WorkerStatus> _statuses;
+  std::mutex _join_mu;
 };
 
 }  // namespace vw

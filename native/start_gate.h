@@ -8,7 +8,7 @@ namespace vw {
 
 class StartGate {
  public:
-  explicit StartGate(int workers) : _expected(workers) {}
+  StartGate() = default;
 
   // Worker thread: report, then wait for the verdict. Returns true to serve, false to exit.
   bool report_and_wait() {
@@ -33,7 +33,6 @@ class StartGate {
  private:
   std::mutex _mu;
   std::condition_variable _cv;
-  int _expected;
   int _reported = 0;
   bool _decided = false;
   bool _go = false;

@@ -23,14 +23,16 @@
   X(parse_errors)    /* requests answered 4xx/5xx by the parser and closed */                  \
   X(timeouts)        /* connections closed by the header or idle timeout */                    \
   X(accept_errors)   /* accept4 failures other than EAGAIN (EMFILE, ENOBUFS, ...) */           \
-  X(rejected)        /* connections closed at accept (over --max-conns) */                     \
+  X(rejected)        /* connections closed at accept (over --max-conns, out of fds) */         \
+  X(incoming_local)  /* --locality: accepted connections whose packets the worker's CPU handled */ \
+  X(incoming_remote) /* --locality: ... handled on another CPU (SO_INCOMING_CPU) */             \
   X(cpu)             /* the CPU getcpu reported at start and at each 1 s tick */
 
 namespace vw {
 
 // One slot per worker, written only by that worker (relaxed: JS reads a snapshot, never a
-// consistent cut). Two cache lines of padding keep the adjacent-line prefetcher from pairing
-// two workers' slots.
+// consistent cut). Aligned to 128 bytes, so the adjacent-line prefetcher never pairs the
+// last line of one worker's slot with the first of the next.
 struct alignas(128) StatsSlot {
 #define VW_STATS_MEMBER(name) std::atomic<uint64_t> name{0};
   VW_STATS_FIELDS(VW_STATS_MEMBER)

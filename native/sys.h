@@ -2,7 +2,9 @@
 // the worker's own counts agree with `perf stat -e raw_syscalls:sys_enter` by construction.
 // Worker thread only: each Sys writes its own worker's slot.
 #pragma once
+#include <fcntl.h>
 #include <sys/epoll.h>
+#include <sys/timerfd.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
 #include <unistd.h>
@@ -47,9 +49,17 @@ class Sys {
     count(_s.sys_other);
     return ::shutdown(fd, how);
   }
-  int setsockopt(int fd, int level, int name, const void* val, socklen_t len) {
+  int open(const char* path, int flags) {
     count(_s.sys_other);
-    return ::setsockopt(fd, level, name, val, len);
+    return ::open(path, flags);
+  }
+  int timerfd_settime(int fd, const itimerspec* spec) {
+    count(_s.sys_other);
+    return ::timerfd_settime(fd, 0, spec, nullptr);
+  }
+  int getsockopt(int fd, int level, int name, void* val, socklen_t* len) {
+    count(_s.sys_other);
+    return ::getsockopt(fd, level, name, val, len);
   }
 
  private:

@@ -114,6 +114,7 @@ bool read_config(Napi::Object o, Config& c) {
   c.priority = static_cast<int>(priority);
   c.backlog = static_cast<int>(backlog);
   c.keepalive = o.Get("keepalive").ToBoolean().Value();
+  c.locality = o.Get("locality").ToBoolean().Value();
   Napi::Value lv = o.Get("limits");
   if (!lv.IsObject()) return fail_type(env, "limits must be an object");
   Napi::Object l = lv.As<Napi::Object>();
@@ -248,6 +249,34 @@ Napi::Value js_start(const Napi::CallbackInfo& info) {
   return r;
 }
 
+// trialCpus(cpus, policy, priority): [{cpu, pinErrno, getcpu, rtErrno, policy, priority, tid}]
+Napi::Value js_trial_cpus(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 3 || !info[0].IsArray() || !info[1].IsString() || !info[2].IsNumber()) {
+    fail_type(env, "trialCpus(cpus, policy, priority)");
+    return env.Undefined();
+  }
+  Napi::Array in = info[0].As<Napi::Array>();
+  std::vector<int> cpus;
+  for (uint32_t i = 0; i < in.Length(); i++) cpus.push_back(in.Get(i).ToNumber().Int32Value());
+  std::string p = info[1].As<Napi::String>().Utf8Value();
+  Policy policy = p == "fifo" ? Policy::fifo : p == "rr" ? Policy::rr : Policy::other;
+  std::vector<CpuTrial> trials = trial_cpus(cpus, policy, info[2].As<Napi::Number>().Int32Value());
+  Napi::Array out = Napi::Array::New(env, trials.size());
+  for (size_t i = 0; i < trials.size(); i++) {
+    Napi::Object t = Napi::Object::New(env);
+    t.Set("cpu", trials[i].cpu);
+    t.Set("pinErrno", trials[i].pin_err);
+    t.Set("getcpu", trials[i].getcpu);
+    t.Set("rtErrno", trials[i].rt_err);
+    t.Set("policy", policy_name(trials[i].policy));
+    t.Set("priority", trials[i].priority);
+    t.Set("tid", trials[i].tid);
+    out.Set(static_cast<uint32_t>(i), t);
+  }
+  return out;
+}
+
 Handle* get_handle(const Napi::CallbackInfo& info) {
   if (info.Length() < 1 || !info[0].IsExternal()) {
     fail_type(info.Env(), "expected a server handle");
@@ -303,11 +332,12 @@ Napi::Object init(Napi::Env env, Napi::Object exports) {
   env.AddCleanupHook([state] {
     for (Handle* h : state->live) {
       h->server->request_stop(kImmediate);
-      if (!h->join_started) h->server->join();
+      h->server->join();  // waits for a join already running on libuv's pool, if any
     }
   });
   exports.Set("allowedCpus", Napi::Function::New(env, js_allowed_cpus, "allowedCpus"));
   exports.Set("statsLayout", Napi::Function::New(env, js_stats_layout, "statsLayout"));
+  exports.Set("trialCpus", Napi::Function::New(env, js_trial_cpus, "trialCpus"));
   exports.Set("start", Napi::Function::New(env, js_start, "start"));
   exports.Set("requestStop", Napi::Function::New(env, js_request_stop, "requestStop"));
   exports.Set("join", Napi::Function::New(env, js_join, "join"));

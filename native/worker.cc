@@ -99,7 +99,6 @@ void Worker::run() {
   if (ok && go) engine->run();
   engine.reset();
   _listeners.clear();
-  _finished.store(true, std::memory_order_release);
 }
 
 }  // namespace vw

@@ -26,14 +26,13 @@ class Worker {
   // JS thread: asks the worker to stop (graceful or immediate); never blocks.
   void request_stop(StopMode mode);
   void join();  // blocks until the thread has exited
-  bool finished() const { return _finished.load(std::memory_order_acquire); }
   // Valid once the start gate has seen this worker report.
   const WorkerStatus& status() const { return _status; }
 
  private:
   static void* thread_main(void* self);
   void run();
-  bool start_steps();  // mask signals, pin, policy, verify CPU, sockets, engine
+  bool start_steps();  // pin, policy, verify CPU, sockets (signals are masked by spawn())
 
   int _id;
   int _cpu;
@@ -45,7 +44,6 @@ class Worker {
   std::vector<Fd> _listeners;
   Fd _wake;
   std::atomic<int> _stop_mode{kRunning};
-  std::atomic<bool> _finished{false};
   pthread_t _thread{};
   bool _spawned = false;
 };

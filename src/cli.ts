@@ -1,40 +1,55 @@
 #!/usr/bin/env node
-// cli.ts: argv → config → a running server; prints what started, stops on signals.
-// Exit codes: 0 stopped cleanly, 1 the system refused (address in use, RT required, ...),
-// 2 bad usage or configuration.
+// cli.ts: argv → a command: `vw [options]` serves, `vw stats` attaches to a running vw,
+// `vw cpus` reports what vw would get. Exit codes: 0 clean, 1 the system refused (address in
+// use, RT required, ...), 2 bad usage or configuration.
 import { parseArgs } from "node:util";
 import * as fs from "node:fs";
 import * as path from "node:path";
 
-import { resolveConfig, type Options } from "./config";
+import { parseListen, resolveConfig, type Options } from "./config";
+import { attach, defaultControlPath } from "./control";
+import { cpusReport } from "./cpus-report";
 import { ConfigError, StartError } from "./errors";
-import { start, type Server } from "./index";
+import { LiveView } from "./render";
+import { serve, type ViewOptions } from "./serve";
 
-const HELP = `Usage: vw [options]
+const HELP = `Usage: vw [options]          serve
+       vw stats [options]    attach to a running vw and show its live figures
+       vw cpus [--policy P]  what vw sees: CPUs, real-time privilege, throttling, a trial
 
 A CPU-pinned, real-time HTTP/1.1 server: one SCHED_FIFO worker thread per CPU.
 
-  -p, --port N            port on every address (default 8085; 0 picks a free one)
-  -a, --listen HOST:PORT  listen here instead (repeatable): 127.0.0.1:8085, [::1]:8085, *:8085
-  -w, --workers N         number of workers (default: one per allowed CPU)
-  -c, --cpus LIST         CPUs to pin workers to, e.g. 0-3,6 (default: all allowed)
-      --policy P          fifo | rr | other (default fifo)
-      --priority N        real-time priority 1-99 (default 50)
-      --require-rt        exit if the real-time policy is refused
-      --no-keepalive      close the connection after every response
-      --header-timeout S  close a connection whose request header is not complete in S seconds (10)
-      --idle-timeout S    close a keep-alive connection idle for S seconds (60)
-      --max-header BYTES  request line + headers limit, 431 above (8192)
-      --max-body BYTES    request body limit, 413 above (1048576)
-      --max-conns N       open connections per worker; more are closed at accept (65536)
-      --backlog N         listen backlog per worker socket (4096)
-  -h, --help              this text
-  -V, --version           the version
+  -p, --port N             port on every address (default 8085; 0 picks a free one)
+  -a, --listen HOST:PORT   listen here instead (repeatable): 127.0.0.1:8085, [::1]:8085, *:8085
+  -w, --workers N          number of workers (default: one per allowed CPU)
+  -c, --cpus LIST          CPUs to pin workers to, e.g. 0-3,6 (default: all allowed)
+      --policy P           fifo | rr | other (default fifo)
+      --priority N         real-time priority 1-99 (default 50)
+      --require-rt         exit if the real-time policy is refused
+      --no-keepalive       close the connection after every response
+      --header-timeout S   close a connection whose request header is not complete in S seconds (10)
+      --idle-timeout S     close a keep-alive connection idle for S seconds (60)
+      --max-header BYTES   request line + headers limit, 431 above (8192)
+      --max-body BYTES     request body limit, 413 above (1048576)
+      --max-conns N        open connections per worker; more are closed at accept (65536)
+      --backlog N          listen backlog per worker socket (4096)
+      --stats-interval S   live view interval in seconds (1)
+  -q, --quiet              no live view
+      --json               the live view as one JSON object per line on stdout (NDJSON)
+  -v, --verbose            a line per worker in the live view
+      --locality           count connections whose packets the worker's own CPU handled
+                           (SO_INCOMING_CPU: one getsockopt per accepted connection)
+      --metrics HOST:PORT  serve Prometheus metrics at http://HOST:PORT/metrics
+      --control PATH       control socket for vw stats (default /tmp/vw-PORT.sock)
+  -h, --help               this text
+  -V, --version            the version
+
+vw stats: --port N (of the running vw, default 8085) or --socket PATH; --json; -v.
 
 Routes: / /1b /100b /1k /10k /100k /1m (bodies of exactly that many bytes, k = 1024).
 Stop with Ctrl-C or SIGTERM (graceful, 5 s at most); a second signal stops at once.`;
 
-const optionSpec = {
+const serveSpec = {
   port: { type: "string", short: "p" },
   listen: { type: "string", short: "a", multiple: true },
   workers: { type: "string", short: "w" },
@@ -49,8 +64,27 @@ const optionSpec = {
   "max-body": { type: "string" },
   "max-conns": { type: "string" },
   backlog: { type: "string" },
+  "stats-interval": { type: "string" },
+  quiet: { type: "boolean", short: "q" },
+  json: { type: "boolean" },
+  verbose: { type: "boolean", short: "v" },
+  locality: { type: "boolean" },
+  metrics: { type: "string" },
+  control: { type: "string" },
   help: { type: "boolean", short: "h" },
   version: { type: "boolean", short: "V" },
+} as const;
+
+const statsSpec = {
+  port: { type: "string", short: "p" },
+  socket: { type: "string" },
+  json: { type: "boolean" },
+  verbose: { type: "boolean", short: "v" },
+} as const;
+
+const cpusSpec = {
+  policy: { type: "string" },
+  priority: { type: "string" },
 } as const;
 
 function num(flag: string, v: string | undefined): number | undefined {
@@ -60,32 +94,14 @@ function num(flag: string, v: string | undefined): number | undefined {
   return n;
 }
 
-function parseCli(argv: string[]): Options | "help" | "version" {
-  let values;
+/** Runs parseArgs, turning its complaint into one ConfigError line. */
+function parse<R>(run: () => R): R {
   try {
-    ({ values } = parseArgs({ args: argv, options: optionSpec, strict: true, allowPositionals: false }));
+    return run();
   } catch (err) {
     const msg = (err as Error).message.split("\n")[0].replace(/\.$/, "");
     throw new ConfigError(`${msg}; see vw --help`);
   }
-  if (values.help) return "help";
-  if (values.version) return "version";
-  return {
-    port: num("port", values.port),
-    listen: values.listen,
-    workers: num("workers", values.workers),
-    cpus: values.cpus,
-    policy: values.policy,
-    priority: num("priority", values.priority),
-    requireRt: values["require-rt"],
-    keepalive: values["no-keepalive"] ? false : undefined,
-    headerTimeout: num("header-timeout", values["header-timeout"]),
-    idleTimeout: num("idle-timeout", values["idle-timeout"]),
-    maxHeader: num("max-header", values["max-header"]),
-    maxBody: num("max-body", values["max-body"]),
-    maxConns: num("max-conns", values["max-conns"]),
-    backlog: num("backlog", values.backlog),
-  };
 }
 
 function version(): string {
@@ -93,62 +109,77 @@ function version(): string {
   return pkg.version;
 }
 
-function rtAdvice(errno: string): string {
-  if (errno === "EPERM") {
-    return "needs root, CAP_SYS_NICE or an RLIMIT_RTPRIO at least the priority (ulimit -r)";
+async function serveCommand(args: string[]): Promise<number> {
+  const v = parse(() => parseArgs({ args, options: serveSpec, strict: true, allowPositionals: false }).values);
+  if (v.help) {
+    console.log(HELP);
+    return 0;
   }
-  return "the kernel refused it";
+  if (v.version) {
+    console.log(version());
+    return 0;
+  }
+  const options: Options = {
+    port: num("port", v.port),
+    listen: v.listen,
+    workers: num("workers", v.workers),
+    cpus: v.cpus,
+    policy: v.policy,
+    priority: num("priority", v.priority),
+    requireRt: v["require-rt"],
+    keepalive: v["no-keepalive"] ? false : undefined,
+    headerTimeout: num("header-timeout", v["header-timeout"]),
+    idleTimeout: num("idle-timeout", v["idle-timeout"]),
+    maxHeader: num("max-header", v["max-header"]),
+    maxBody: num("max-body", v["max-body"]),
+    maxConns: num("max-conns", v["max-conns"]),
+    backlog: num("backlog", v.backlog),
+    locality: v.locality,
+  };
+  const config = resolveConfig(options);
+  const interval = num("stats-interval", v["stats-interval"]) ?? 1;
+  if (!(interval >= 0.1 && interval <= 3600)) {
+    throw new ConfigError(`--stats-interval ${interval}: must be from 0.1 to 3600 seconds`);
+  }
+  const view: ViewOptions = {
+    intervalMs: Math.round(interval * 1000),
+    quiet: v.quiet ?? false,
+    json: v.json ?? false,
+    verbose: v.verbose ?? false,
+    metrics: v.metrics === undefined ? undefined : parseListen(v.metrics.replace(/^(?=:)/, "127.0.0.1")),
+    control: v.control,
+  };
+  return serve(config, view);
 }
 
-function report(server: Server, requireRt: boolean, wanted: string): boolean {
-  for (const w of server.workers) {
-    const prio = w.policy === "SCHED_OTHER" ? "" : ` ${w.priority}`;
-    console.log(`worker ${w.id}  cpu ${w.cpu} (getcpu ${w.getcpu})  ${w.policy}${prio}  tid ${w.tid}`);
-  }
-  for (const l of server.listen) {
-    const dual = l.family === 6 && l.host === "::" ? " (IPv4 and IPv6)" : "";
-    console.log(`listening on ${l.address}${dual}`);
-  }
-  const refused = server.workers.find((w) => w.rtErrno !== 0);
-  if (refused) {
-    const code = refused.rtErrno === 1 ? "EPERM" : `errno ${refused.rtErrno}`;
-    const why = `${wanted} was not granted (${code}: ${refused.rtMessage}): ${rtAdvice(code)}`;
-    if (requireRt) {
-      console.error(`vw: ${why}; --require-rt makes this fatal`);
-      return false;
-    }
-    console.error(`vw: ${why}; running with normal scheduling (SCHED_OTHER)`);
-  }
-  return true;
+async function statsCommand(args: string[]): Promise<number> {
+  const v = parse(() => parseArgs({ args, options: statsSpec, strict: true, allowPositionals: false }).values);
+  const port = num("port", v.port) ?? 8085;
+  const file = v.socket ?? defaultControlPath(port);
+  const live = new LiveView(v.verbose ?? false);
+  process.on("SIGINT", () => process.exit(0));
+  await attach(file, (iv) => {
+    if (v.json) process.stdout.write(`${JSON.stringify(iv)}\n`);
+    else console.log(live.render(iv));
+  });
+  return 0;
 }
 
-function summary(server: Server): string {
-  const t = server.stats.totals();
-  const secs = (performance.now() - server.startedAt) / 1000;
-  const rps = secs > 0 ? Math.round(t.requests / secs) : 0;
-  return `vw: ${t.requests} requests in ${secs.toFixed(1)} s, ${rps} req/s`;
+function cpusCommand(args: string[]): number {
+  const v = parse(() => parseArgs({ args, options: cpusSpec, strict: true, allowPositionals: false }).values);
+  const policy = v.policy ?? "fifo";
+  if (policy !== "fifo" && policy !== "rr" && policy !== "other") {
+    throw new ConfigError(`--policy ${policy}: choose fifo, rr or other`);
+  }
+  console.log(cpusReport(policy, num("priority", v.priority) ?? 50));
+  return 0;
 }
 
-function main(): number | undefined {
-  let parsed: Options | "help" | "version";
-  let server: Server;
+async function main(argv: string[]): Promise<number> {
   try {
-    parsed = parseCli(process.argv.slice(2));
-    if (parsed === "help") {
-      console.log(HELP);
-      return 0;
-    }
-    if (parsed === "version") {
-      console.log(version());
-      return 0;
-    }
-    const config = resolveConfig(parsed);
-    server = start(config);
-    const wanted = config.policy === "rr" ? "SCHED_RR" : "SCHED_FIFO";
-    if (!report(server, config.requireRt && config.policy !== "other", wanted)) {
-      server.stopNow();
-      return 1;
-    }
+    if (argv[0] === "stats") return await statsCommand(argv.slice(1));
+    if (argv[0] === "cpus") return cpusCommand(argv.slice(1));
+    return await serveCommand(argv[0] === "serve" ? argv.slice(1) : argv);
   } catch (err) {
     if (err instanceof ConfigError) {
       console.error(`vw: ${err.message}`);
@@ -160,26 +191,6 @@ function main(): number | undefined {
     }
     throw err;
   }
-
-  // Workers are native threads: this timer is what keeps Node's loop (and signals) alive.
-  const alive = setInterval(() => undefined, 1 << 30);
-  let signals = 0;
-  const onSignal = (): void => {
-    signals++;
-    if (signals === 1) {
-      void server.stop().then(() => {
-        clearInterval(alive);
-        console.log(summary(server));
-        process.exit(0);
-      });
-    } else {
-      server.stopNow();
-    }
-  };
-  process.on("SIGINT", onSignal);
-  process.on("SIGTERM", onSignal);
-  return undefined;
 }
 
-const code = main();
-if (code !== undefined) process.exitCode = code;
+void main(process.argv.slice(2)).then((code) => process.exit(code));

@@ -23,6 +23,7 @@ export interface Options {
   maxHeader?: number; // bytes
   maxBody?: number; // bytes
   maxConns?: number; // per worker
+  locality?: boolean;
 }
 
 /** Validated settings, ready for cpu selection and the addon. */
@@ -40,6 +41,7 @@ export interface Config {
   maxHeader: number;
   maxBody: number;
   maxConns: number;
+  locality: boolean;
 }
 
 export const defaults = {
@@ -123,6 +125,7 @@ export function resolveConfig(o: Options): Config {
     maxHeader: integer("--max-header", o.maxHeader ?? defaults.maxHeader, 256, 1 << 20),
     maxBody: integer("--max-body", o.maxBody ?? defaults.maxBody, 0, 2 ** 32 - 1),
     maxConns: integer("--max-conns", o.maxConns ?? defaults.maxConns, 1, 1 << 24),
+    locality: o.locality ?? false,
   };
 }
 
@@ -134,6 +137,7 @@ export function toNative(c: Config, cpus: number[]): NativeConfig {
     policy: c.policy,
     priority: c.priority,
     keepalive: c.keepalive,
+    locality: c.locality,
     backlog: c.backlog,
     limits: {
       maxHeader: c.maxHeader,

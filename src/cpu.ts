@@ -32,7 +32,7 @@ export function formatCpuList(cpus: readonly number[]): string {
 /** The CPUs this process may run on: taskset and cgroup cpusets are respected. */
 export function allowedCpus(): number[] {
   const r = native().allowedCpus();
-  if (!Array.isArray(r)) throw new Error(`vw: sched_getaffinity failed: ${r.message}`);
+  if (!Array.isArray(r)) throw new Error(`sched_getaffinity failed: ${r.message}`);
   return r;
 }
 

@@ -38,12 +38,16 @@ function hint(f: NativeFailure): { code: string; text: string } {
     case "EAFNOSUPPORT":
       return { code, text: `${where}: IPv6 is not available here; use --listen 0.0.0.0:${port ?? "PORT"}` };
     case "EINVAL":
+      if (where.startsWith("response table")) return { code, text: where };
       return { code, text: `${where}: invalid (${f.message}); check --cpus and --listen` };
   }
   return { code, text: `${where}: ${f.message} (${code})` };
 }
 
-/** Starts the workers; resolves once every one of them is pinned, bound and serving. */
+/**
+ * Starts the workers. Synchronous: returns once every worker has pinned itself, bound its
+ * sockets and is serving (a few milliseconds), or throws StartError with a one-line reason.
+ */
 export function start(config: Config, table: NativeTable = builtinTable()): Server {
   const cpus = selectCpus(allowedCpus(), config.cpus, config.workers);
   const r = native().start(toNative(config, cpus), table);

@@ -24,6 +24,7 @@ export interface NativeConfig {
   policy: "fifo" | "rr" | "other";
   priority: number;
   keepalive: boolean;
+  locality: boolean;
   backlog: number;
   limits: NativeLimits;
 }
@@ -81,8 +82,19 @@ export interface StatsLayout {
   fields: Record<string, number>;
 }
 
+export interface CpuTrial {
+  cpu: number;
+  pinErrno: number;
+  getcpu: number;
+  rtErrno: number;
+  policy: NativeWorker["policy"];
+  priority: number;
+  tid: number;
+}
+
 export interface NativeAddon {
   allowedCpus(): number[] | NativeFailure;
+  trialCpus(cpus: number[], policy: "fifo" | "rr" | "other", priority: number): CpuTrial[];
   statsLayout(): StatsLayout;
   start(config: NativeConfig, table: NativeTable): NativeStarted | NativeFailure;
   requestStop(handle: ServerHandle, immediate: boolean): void;
@@ -106,7 +118,7 @@ function load(): NativeAddon {
     }
   }
   throw new Error(
-    `vw: the native addon is not built; tried ${tried.join(", ")}. Run \`npm install\` (or \`npm run build:native\`) in ${root}.`,
+    `the native addon is not built; tried ${tried.join(", ")}. Run \`npm install\` (or \`npm run build:native\`) in ${root}.`,
   );
 }
 

@@ -138,7 +138,7 @@ describe("resources", () => {
     assert.ok(fdCount(vw.pid) >= base + 200);
     // Half leave politely, half half-way through a request.
     clients.forEach((c, i) => (i % 2 ? c.destroy() : (c.write("GET /1b HT"), c.socket.end())));
-    await waitFor(() => fdCount(vw.pid) === base, `fds back to ${base} (now ${fdCount(vw.pid)})`, 3000);
+    await waitFor(() => fdCount(vw.pid) === base, () => `fds back to ${base} (now ${fdCount(vw.pid)})`, 3000);
   });
 });
 
@@ -181,6 +181,7 @@ describe("without the privilege for SCHED_FIFO", { skip: isRoot() ? false : "nee
   it("says so once and serves with normal scheduling", async () => {
     const vw = await startVw(["--workers", "1"], { wrap: asNobody, cli: path.join(dir, "dist/src/cli.js") });
     try {
+      await waitFor(() => vw.stderr().includes("not granted"), "the notice on stderr");
       const notices = vw.stderr().split("\n").filter((l) => l.includes("not granted"));
       assert.equal(notices.length, 1);
       assert.match(notices[0], /SCHED_FIFO was not granted \(EPERM.*running with normal scheduling/);
@@ -189,7 +190,7 @@ describe("without the privilege for SCHED_FIFO", { skip: isRoot() ? false : "nee
       assert.equal((await c.request(GET_1B)).status, 200);
       c.destroy();
     } finally {
-      assert.equal((await vw.stop()).code, 0);
+      assert.deepEqual(await vw.stop(), { code: 0, signal: null });
     }
   });
 

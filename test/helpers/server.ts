@@ -47,7 +47,8 @@ export async function startVw(args: string[] = [], opts: SpawnOptions = {}): Pro
   const deadline = Date.now() + (opts.timeoutMs ?? 10000);
   let done = false;
   void exited.then(() => (done = true));
-  while (!/listening on .*:(\d+)/.test(out)) {
+  // With --json the start lines go to stderr: look in both.
+  while (!/listening on .*:(\d+)/.test(out + err)) {
     if (done) throw new Error(`vw exited before listening: ${err || out}`);
     if (Date.now() > deadline) {
       child.kill("SIGKILL");
@@ -55,8 +56,8 @@ export async function startVw(args: string[] = [], opts: SpawnOptions = {}): Pro
     }
     await sleep(20);
   }
-  const port = Number(/listening on .*:(\d+)/.exec(out)![1]);
-  const tids = [...out.matchAll(/^worker \d+ .* tid (\d+)$/gm)].map((m) => Number(m[1]));
+  const port = Number(/listening on .*:(\d+)/.exec(out + err)![1]);
+  const tids = [...(out + err).matchAll(/^worker \d+ .* tid (\d+)$/gm)].map((m) => Number(m[1]));
   return {
     child,
     pid: child.pid!,
@@ -105,10 +106,10 @@ export function fdCount(pid: number): number {
 }
 
 /** Waits until fn() is true, polling; throws with `what` after timeoutMs. */
-export async function waitFor(fn: () => boolean, what: string, timeoutMs = 5000): Promise<void> {
+export async function waitFor(fn: () => boolean, what: string | (() => string), timeoutMs = 5000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (!fn()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${typeof what === "string" ? what : what()}`);
     await sleep(20);
   }
 }

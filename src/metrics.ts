@@ -1,0 +1,72 @@
+// metrics.ts: Prometheus text exposition of every worker counter, served by the Node main
+// thread (never by a worker) at http://HOST:PORT/metrics.
+import * as http from "node:http";
+
+import type { NativeListen } from "./native";
+import type { WorkerIdentity } from "./sampler";
+import type { StatsReader } from "./stats";
+import { readThread } from "./procfs";
+
+// Counters that are gauges, not totals; everything else only grows.
+const GAUGES = new Set(["conns_open", "cpu"]);
+
+const HELP: Record<string, string> = {
+  conns_accepted: "Connections accepted.",
+  conns_closed: "Connections closed.",
+  conns_open: "Connections open now.",
+  requests: "Requests answered.",
+  bytes_in: "Bytes read from clients.",
+  bytes_out: "Bytes written to clients.",
+  sys_total: "System calls made by the worker.",
+  loops: "Event loop iterations.",
+  events: "Readiness events returned by waits.",
+  cpu: "CPU the worker last reported running on.",
+};
+
+export function renderMetrics(stats: StatsReader, workers: readonly WorkerIdentity[]): string {
+  const snap = stats.snapshot();
+  const out: string[] = [];
+  const names = Object.keys(snap[0] ?? {});
+  for (const name of names) {
+    const gauge = GAUGES.has(name);
+    const metric = gauge ? `vw_${name}` : `vw_${name}_total`;
+    out.push(`# HELP ${metric} ${HELP[name] ?? `Worker counter ${name}.`}`);
+    out.push(`# TYPE ${metric} ${gauge ? "gauge" : "counter"}`);
+    snap.forEach((c, i) => out.push(`${metric}{worker="${workers[i].id}"} ${c[name]}`));
+  }
+  const threads = workers.map((w) => readThread(process.pid, w.tid));
+  out.push("# HELP vw_context_switches_total Context switches of the worker thread.");
+  out.push("# TYPE vw_context_switches_total counter");
+  threads.forEach((t, i) => {
+    out.push(`vw_context_switches_total{worker="${workers[i].id}",kind="voluntary"} ${t.csVoluntary}`);
+    out.push(`vw_context_switches_total{worker="${workers[i].id}",kind="involuntary"} ${t.csInvoluntary}`);
+  });
+  out.push("# HELP vw_cpu_seconds_total CPU time of the worker thread.");
+  out.push("# TYPE vw_cpu_seconds_total counter");
+  threads.forEach((t, i) => {
+    out.push(`vw_cpu_seconds_total{worker="${workers[i].id}",mode="user"} ${t.userSec}`);
+    out.push(`vw_cpu_seconds_total{worker="${workers[i].id}",mode="system"} ${t.sysSec}`);
+  });
+  return `${out.join("\n")}\n`;
+}
+
+export async function serveMetrics(
+  addr: NativeListen,
+  stats: StatsReader,
+  workers: readonly WorkerIdentity[],
+): Promise<http.Server> {
+  const server = http.createServer((req, res) => {
+    if (req.url !== "/metrics" || (req.method !== "GET" && req.method !== "HEAD")) {
+      res.writeHead(404, { "Content-Type": "text/plain" }).end("try /metrics\n");
+      return;
+    }
+    res.writeHead(200, { "Content-Type": "text/plain; version=0.0.4; charset=utf-8" });
+    res.end(req.method === "HEAD" ? undefined : renderMetrics(stats, workers));
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once("error", reject);
+    server.listen(addr.port, addr.host, () => resolve());
+  });
+  server.unref();
+  return server;
+}

@@ -1,0 +1,177 @@
+// sampler.ts: turns cumulative counters (the workers' slots, /proc) into per-interval figures:
+// what one line of the live view, one NDJSON object, or one `vw stats` update shows.
+import type { StatsReader, Counters } from "./stats";
+import { readMachine, readNetSoftirqs, readThread, type MachineSample, type ThreadSample } from "./procfs";
+
+export interface WorkerIdentity {
+  id: number;
+  cpu: number;
+  tid: number;
+}
+
+export const syscallKinds = ["epoll_wait", "accept", "read", "write", "close", "epoll_ctl", "other"] as const;
+export type SyscallKind = (typeof syscallKinds)[number];
+
+export interface WorkerInterval {
+  id: number;
+  cpu: number;
+  tid: number;
+  requests: number;
+  rps: number;
+  conns: number;
+  accepted: number;
+  bytes_out: number;
+  syscalls: Record<"total" | SyscallKind, number>;
+  syscalls_per_req: number | null;
+  events_per_wait: number | null;
+  cs_voluntary: number;
+  cs_involuntary: number;
+  cs_per_req: number | null;
+  user_pct: number;
+  sys_pct: number;
+  net_rx: number;
+  net_tx: number;
+  incoming_local: number;
+  incoming_remote: number;
+}
+
+/** One interval. Counts are per interval, never cumulative: summing lines gives the run. */
+export interface Interval {
+  time: string;
+  interval_s: number;
+  requests: number;
+  rps: number;
+  bytes_out: number;
+  bytes_in: number;
+  conns: number;
+  accepted: number;
+  errors: number;
+  timeouts: number;
+  syscalls: number;
+  syscalls_per_req: number | null;
+  cs_voluntary: number;
+  cs_involuntary: number;
+  cs_per_req: number | null;
+  user_pct: number;
+  sys_pct: number;
+  machine_cs: number;
+  machine_intr: number;
+  workers: WorkerInterval[];
+}
+
+interface Point {
+  at: number; // ms, monotonic
+  counters: Counters[];
+  threads: ThreadSample[];
+  machine: MachineSample;
+  rx: number[];
+  tx: number[];
+}
+
+const per = (n: number, d: number): number | null => (d > 0 ? n / d : null);
+const round = (n: number, digits = 3): number => Math.round(n * 10 ** digits) / 10 ** digits;
+const roundOrNull = (n: number | null, digits = 3): number | null => (n === null ? null : round(n, digits));
+
+export class Sampler {
+  private first: Point;
+  private last: Point;
+
+  constructor(
+    private readonly stats: StatsReader,
+    private readonly workers: readonly WorkerIdentity[],
+    private readonly pid = process.pid,
+  ) {
+    this.first = this.last = this.point();
+  }
+
+  private point(): Point {
+    const soft = readNetSoftirqs();
+    return {
+      at: performance.now(),
+      counters: this.stats.snapshot(),
+      threads: this.workers.map((w) => readThread(this.pid, w.tid)),
+      machine: readMachine(),
+      rx: soft.rx,
+      tx: soft.tx,
+    };
+  }
+
+  /** The interval since the previous call (or since start). */
+  next(): Interval {
+    const now = this.point();
+    const iv = this.between(this.last, now);
+    this.last = now;
+    return iv;
+  }
+
+  /** The whole run so far, as one interval. */
+  total(): Interval {
+    return this.between(this.first, this.point());
+  }
+
+  private between(a: Point, b: Point): Interval {
+    const secs = Math.max((b.at - a.at) / 1000, 1e-6);
+    const workers = this.workers.map((w, i): WorkerInterval => {
+      const d = (k: string): number => (b.counters[i][k] ?? 0) - (a.counters[i][k] ?? 0);
+      const requests = d("requests");
+      const total = d("sys_total");
+      const cv = b.threads[i].csVoluntary - a.threads[i].csVoluntary;
+      const ci = b.threads[i].csInvoluntary - a.threads[i].csInvoluntary;
+      const syscalls = { total } as Record<"total" | SyscallKind, number>;
+      for (const k of syscallKinds) syscalls[k] = d(`sys_${k}`);
+      return {
+        id: w.id,
+        cpu: b.counters[i].cpu ?? w.cpu,
+        tid: w.tid,
+        requests,
+        rps: round(requests / secs, 1),
+        conns: b.counters[i].conns_open ?? 0,
+        accepted: d("conns_accepted"),
+        bytes_out: d("bytes_out"),
+        syscalls,
+        syscalls_per_req: roundOrNull(per(total, requests)),
+        events_per_wait: roundOrNull(per(d("events"), syscalls.epoll_wait), 2),
+        cs_voluntary: cv,
+        cs_involuntary: ci,
+        cs_per_req: roundOrNull(per(cv + ci, requests), 4),
+        user_pct: round(((b.threads[i].userSec - a.threads[i].userSec) / secs) * 100, 1),
+        sys_pct: round(((b.threads[i].sysSec - a.threads[i].sysSec) / secs) * 100, 1),
+        net_rx: (b.rx[w.cpu] ?? 0) - (a.rx[w.cpu] ?? 0),
+        net_tx: (b.tx[w.cpu] ?? 0) - (a.tx[w.cpu] ?? 0),
+        incoming_local: d("incoming_local"),
+        incoming_remote: d("incoming_remote"),
+      };
+    });
+    const sum = (f: (w: WorkerInterval) => number): number => workers.reduce((s, w) => s + f(w), 0);
+    const sumCounter = (k: string): number =>
+      this.workers.reduce((s, _w, i) => s + (b.counters[i][k] ?? 0) - (a.counters[i][k] ?? 0), 0);
+    const requests = sum((w) => w.requests);
+    const syscalls = sum((w) => w.syscalls.total);
+    const cv = sum((w) => w.cs_voluntary);
+    const ci = sum((w) => w.cs_involuntary);
+    const n = Math.max(workers.length, 1);
+    return {
+      time: new Date().toISOString(),
+      interval_s: round(secs),
+      requests,
+      rps: round(requests / secs, 1),
+      bytes_out: sum((w) => w.bytes_out),
+      bytes_in: sumCounter("bytes_in"),
+      conns: sum((w) => w.conns),
+      accepted: sum((w) => w.accepted),
+      errors: sumCounter("resp_4xx") + sumCounter("resp_5xx"),
+      timeouts: sumCounter("timeouts"),
+      syscalls,
+      syscalls_per_req: roundOrNull(per(syscalls, requests)),
+      cs_voluntary: cv,
+      cs_involuntary: ci,
+      cs_per_req: roundOrNull(per(cv + ci, requests), 4),
+      // Averages over the workers' CPUs: 100 means every worker CPU fully busy in user mode.
+      user_pct: round(sum((w) => w.user_pct) / n, 1),
+      sys_pct: round(sum((w) => w.sys_pct) / n, 1),
+      machine_cs: b.machine.cs - a.machine.cs,
+      machine_intr: b.machine.intr - a.machine.intr,
+      workers,
+    };
+  }
+}

@@ -1,0 +1,98 @@
+// serve.ts: the `vw` command itself: start the workers, say what started, show the live view,
+// open the control socket and metrics, and stop on signals.
+import type { Config } from "./config";
+import { ControlServer, defaultControlPath } from "./control";
+import { start, type Server } from "./index";
+import { serveMetrics } from "./metrics";
+import type { NativeListen } from "./native";
+import { LiveView, summary } from "./render";
+import { Sampler } from "./sampler";
+
+export interface ViewOptions {
+  intervalMs: number;
+  quiet: boolean;
+  json: boolean;
+  verbose: boolean;
+  metrics: NativeListen | undefined;
+  control: string | undefined;
+}
+
+function rtAdvice(code: string): string {
+  if (code === "EPERM") return "needs root, CAP_SYS_NICE or an RLIMIT_RTPRIO at least the priority (ulimit -r)";
+  return "the kernel refused it";
+}
+
+/** Prints the start lines; false when a refused real-time policy is fatal. */
+function report(server: Server, config: Config, say: (line: string) => void): boolean {
+  for (const w of server.workers) {
+    const prio = w.policy === "SCHED_OTHER" ? "" : ` ${w.priority}`;
+    say(`worker ${w.id}  cpu ${w.cpu} (getcpu ${w.getcpu})  ${w.policy}${prio}  tid ${w.tid}`);
+  }
+  for (const l of server.listen) {
+    say(`listening on ${l.address}${l.family === 6 && l.host === "::" ? " (IPv4 and IPv6)" : ""}`);
+  }
+  const refused = server.workers.find((w) => w.rtErrno !== 0);
+  if (!refused) return true;
+  const code = refused.rtErrno === 1 ? "EPERM" : `errno ${refused.rtErrno}`;
+  const wanted = config.policy === "rr" ? "SCHED_RR" : "SCHED_FIFO";
+  const why = `${wanted} was not granted (${code}: ${refused.rtMessage}): ${rtAdvice(code)}`;
+  if (config.requireRt) {
+    console.error(`vw: ${why}; --require-rt makes this fatal`);
+    return false;
+  }
+  console.error(`vw: ${why}; running with normal scheduling (SCHED_OTHER)`);
+  return true;
+}
+
+/** Runs until a signal; resolves with the exit code. Throws ConfigError/StartError at start. */
+export async function serve(config: Config, view: ViewOptions): Promise<number> {
+  const server = start(config);
+  // With --json, stdout carries NDJSON only: everything else goes to stderr.
+  const say = view.json ? (l: string) => console.error(l) : (l: string) => console.log(l);
+  const identities = server.workers.map((w) => ({ id: w.id, cpu: w.cpu, tid: w.tid }));
+  const sampler = new Sampler(server.stats, identities);
+  const live = new LiveView(view.verbose);
+  let control: ControlServer | undefined;
+  try {
+    control = await ControlServer.open(view.control ?? defaultControlPath(server.listen[0].port));
+    if (view.metrics) await serveMetrics(view.metrics, server.stats, identities);
+  } catch (err) {
+    server.stopNow();
+    control?.close();
+    throw err;
+  }
+  // Printed last: "listening on" means everything, control socket included, is up.
+  if (!report(server, config, say)) {
+    server.stopNow();
+    control.close();
+    return 1;
+  }
+
+  // The interval timer also keeps Node's loop alive: the workers are native threads.
+  const tick = setInterval(() => {
+    const iv = sampler.next();
+    control?.publish(iv);
+    if (view.json) process.stdout.write(`${JSON.stringify(iv)}\n`);
+    else if (!view.quiet) console.log(live.render(iv));
+  }, view.intervalMs);
+
+  return new Promise((resolve) => {
+    let signals = 0;
+    const onSignal = (): void => {
+      if (++signals > 1) {
+        server.stopNow();
+        return;
+      }
+      void server.stop().then(() => {
+        clearInterval(tick);
+        control?.close();
+        const text = summary(sampler.total());
+        if (view.json) console.error(text);
+        else console.log(text);
+        resolve(0);
+      });
+    };
+    process.on("SIGINT", onSignal);
+    process.on("SIGTERM", onSignal);
+  });
+}
