@@ -34,7 +34,7 @@ export function renderMetrics(stats: StatsReader, workers: readonly WorkerIdenti
     out.push(`# TYPE ${metric} ${gauge ? "gauge" : "counter"}`);
     snap.forEach((c, i) => out.push(`${metric}{worker="${workers[i].id}"} ${c[name]}`));
   }
-  const threads = workers.map((w) => readThread(process.pid, w.tid));
+  const threads = workers.map((w) => readThread(process.pid, w.tid) ?? { csVoluntary: 0, csInvoluntary: 0, userSec: 0, sysSec: 0 });
   out.push("# HELP vw_context_switches_total Context switches of the worker thread.");
   out.push("# TYPE vw_context_switches_total counter");
   threads.forEach((t, i) => {

@@ -25,8 +25,8 @@ export interface ThreadSample {
   sysSec: number;
 }
 
-/** A thread's counters, or zeros once it is gone. */
-export function readThread(pid: number, tid: number): ThreadSample {
+/** A thread's counters, or undefined once it is gone. */
+export function readThread(pid: number, tid: number): ThreadSample | undefined {
   try {
     const status = fs.readFileSync(`/proc/${pid}/task/${tid}/status`, "utf8");
     const stat = fs.readFileSync(`/proc/${pid}/task/${tid}/stat`, "utf8");
@@ -39,7 +39,7 @@ export function readThread(pid: number, tid: number): ThreadSample {
       sysSec: Number(f[15 - 3]) / hz,
     };
   } catch {
-    return { csVoluntary: 0, csInvoluntary: 0, userSec: 0, sysSec: 0 };
+    return undefined;
   }
 }
 

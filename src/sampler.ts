@@ -74,7 +74,7 @@ const roundOrNull = (n: number | null, digits = 3): number | null => (n === null
 
 export class Sampler {
   private first: Point;
-  private last: Point;
+  private last: Point | undefined;
 
   constructor(
     private readonly stats: StatsReader,
@@ -86,10 +86,14 @@ export class Sampler {
 
   private point(): Point {
     const soft = readNetSoftirqs();
+    // A worker that has exited (after stop) keeps its last reading: the summary needs it.
+    const threads = this.workers.map(
+      (w, i) => readThread(this.pid, w.tid) ?? this.last?.threads[i] ?? { csVoluntary: 0, csInvoluntary: 0, userSec: 0, sysSec: 0 },
+    );
     return {
       at: performance.now(),
       counters: this.stats.snapshot(),
-      threads: this.workers.map((w) => readThread(this.pid, w.tid)),
+      threads,
       machine: readMachine(),
       rx: soft.rx,
       tx: soft.tx,
@@ -99,7 +103,7 @@ export class Sampler {
   /** The interval since the previous call (or since start). */
   next(): Interval {
     const now = this.point();
-    const iv = this.between(this.last, now);
+    const iv = this.between(this.last ?? this.first, now);
     this.last = now;
     return iv;
   }
