@@ -5,6 +5,8 @@
 #include <string>
 #include <vector>
 
+#include "acl.h"
+
 namespace vw {
 
 struct ListenAddr {
@@ -34,6 +36,7 @@ struct Config {
   bool keepalive = true;
   bool locality = false;  // read SO_INCOMING_CPU once per accepted connection
   int backlog = 4096;
+  std::vector<Cidr> allow;  // empty: every peer
   Limits limits;
 };
 

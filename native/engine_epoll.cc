@@ -237,8 +237,12 @@ void EpollEngine::on_accept(size_t li) {
   if (li >= _env.listeners.size() || !_env.listeners[li].valid()) return;
   int lfd = _env.listeners[li].get();
   StatsSlot& s = _env.stats;
+  const std::vector<Cidr>& acl = _env.config.allow;
   for (;;) {  // until EAGAIN: the backlog must not fill
-    int fd = _sys.accept4(lfd, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
+    sockaddr_storage peer;
+    socklen_t peer_len = sizeof(peer);
+    int fd = _sys.accept4(lfd, acl.empty() ? nullptr : reinterpret_cast<sockaddr*>(&peer),
+                          acl.empty() ? nullptr : &peer_len, SOCK_NONBLOCK | SOCK_CLOEXEC);
     if (fd < 0) {
       int err = errno;
       if (err == EAGAIN || err == EWOULDBLOCK) return;
@@ -255,6 +259,11 @@ void EpollEngine::on_accept(size_t li) {
     }
     if (_open >= _lim.max_conns) {
       bump(s.rejected);
+      _sys.close(fd);
+      continue;
+    }
+    if (!acl_allows(acl, peer)) {
+      bump(s.denied);
       _sys.close(fd);
       continue;
     }

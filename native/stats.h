@@ -24,6 +24,7 @@
   X(timeouts)        /* connections closed by the header or idle timeout */                    \
   X(accept_errors)   /* accept4 failures other than EAGAIN (EMFILE, ENOBUFS, ...) */           \
   X(rejected)        /* connections closed at accept (over --max-conns, out of fds) */         \
+  X(denied)          /* connections closed at accept: peer outside --allow */                  \
   X(incoming_local)  /* --locality: accepted connections whose packets the worker's CPU handled */ \
   X(incoming_remote) /* --locality: ... handled on another CPU (SO_INCOMING_CPU) */             \
   X(cpu)             /* the CPU getcpu reported at start and at each 1 s tick */

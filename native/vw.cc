@@ -105,6 +105,21 @@ bool read_config(Napi::Object o, Config& c) {
     a.dual_stack = l.Get("dualStack").ToBoolean().Value();
     c.listen.push_back(a);
   }
+  Napi::Array allow;
+  if (!get_array(o, "allow", allow)) return false;
+  for (uint32_t i = 0; i < allow.Length(); i++) {
+    Napi::Value v = allow.Get(i);
+    if (!v.IsObject()) return fail_type(env, "allow entries must be objects");
+    Napi::Object e = v.As<Napi::Object>();
+    Cidr cidr;
+    std::string bytes;
+    uint32_t prefix = 0;
+    if (!get_string(e, "bytes", bytes) || !get_u32(e, "prefix", prefix)) return false;
+    if (bytes.size() != 16 || prefix > 128) return fail_type(env, "allow: 16 bytes and a prefix up to 128");
+    std::memcpy(cidr.addr, bytes.data(), 16);
+    cidr.prefix = static_cast<int>(prefix);
+    c.allow.push_back(cidr);
+  }
   std::string policy;
   uint32_t priority = 0, backlog = 0;
   if (!get_string(o, "policy", policy) || !get_u32(o, "priority", priority) ||

@@ -41,6 +41,9 @@ A CPU-pinned, real-time HTTP/1.1 server: one SCHED_FIFO worker thread per CPU.
                            (SO_INCOMING_CPU: one getsockopt per accepted connection)
       --metrics HOST:PORT  serve Prometheus metrics at http://HOST:PORT/metrics
       --control PATH       control socket for vw stats (default /tmp/vw-PORT.sock)
+      --allow CIDR         accept connections only from here (repeatable): 10.0.0.0/8, ::1
+  -u, --user NAME          after start (as root), run as NAME; default the sudo user;
+                           --user root stays root
   -h, --help               this text
   -V, --version            the version
 
@@ -71,6 +74,8 @@ const serveSpec = {
   locality: { type: "boolean" },
   metrics: { type: "string" },
   control: { type: "string" },
+  allow: { type: "string", multiple: true },
+  user: { type: "string", short: "u" },
   help: { type: "boolean", short: "h" },
   version: { type: "boolean", short: "V" },
 } as const;
@@ -135,6 +140,8 @@ async function serveCommand(args: string[]): Promise<number> {
     maxConns: num("max-conns", v["max-conns"]),
     backlog: num("backlog", v.backlog),
     locality: v.locality,
+    allow: v.allow,
+    user: v.user,
   };
   const config = resolveConfig(options);
   const interval = num("stats-interval", v["stats-interval"]) ?? 1;

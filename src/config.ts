@@ -2,6 +2,7 @@
 // ConfigError sentence that says how to fix it; nothing here touches the system.
 import * as net from "node:net";
 
+import { parseCidr, type NativeCidr } from "./cidr";
 import { ConfigError } from "./errors";
 import type { NativeConfig, NativeListen } from "./native";
 
@@ -24,6 +25,8 @@ export interface Options {
   maxBody?: number; // bytes
   maxConns?: number; // per worker
   locality?: boolean;
+  allow?: string[]; // CIDRs
+  user?: string; // drop to this user after start (root only)
 }
 
 /** Validated settings, ready for cpu selection and the addon. */
@@ -42,6 +45,8 @@ export interface Config {
   maxBody: number;
   maxConns: number;
   locality: boolean;
+  allow: NativeCidr[];
+  user: string | undefined;
 }
 
 export const defaults = {
@@ -126,6 +131,8 @@ export function resolveConfig(o: Options): Config {
     maxBody: integer("--max-body", o.maxBody ?? defaults.maxBody, 0, 2 ** 32 - 1),
     maxConns: integer("--max-conns", o.maxConns ?? defaults.maxConns, 1, 1 << 24),
     locality: o.locality ?? false,
+    allow: (o.allow ?? []).map(parseCidr),
+    user: o.user,
   };
 }
 
@@ -138,6 +145,7 @@ export function toNative(c: Config, cpus: number[]): NativeConfig {
     priority: c.priority,
     keepalive: c.keepalive,
     locality: c.locality,
+    allow: c.allow,
     backlog: c.backlog,
     limits: {
       maxHeader: c.maxHeader,

@@ -70,6 +70,11 @@ export class ControlServer {
     sock.on("error", () => this.subscribers.delete(sock));
   }
 
+  /** Hands the socket to the user vw is about to become (it stays 0600). */
+  chown(who: { uid: number; gid: number }): void {
+    fs.chownSync(this.path, who.uid, who.gid);
+  }
+
   get attached(): number {
     return this.subscribers.size;
   }

@@ -25,6 +25,7 @@ export interface NativeConfig {
   priority: number;
   keepalive: boolean;
   locality: boolean;
+  allow: { bytes: Buffer; prefix: number }[];
   backlog: number;
   limits: NativeLimits;
 }

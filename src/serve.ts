@@ -6,6 +6,7 @@ import { start, type Server } from "./index";
 import { serveMetrics } from "./metrics";
 import type { NativeListen } from "./native";
 import { LiveView, summary } from "./render";
+import { dropTarget, dropTo } from "./privileges";
 import { Sampler } from "./sampler";
 
 export interface ViewOptions {
@@ -46,6 +47,7 @@ function report(server: Server, config: Config, say: (line: string) => void): bo
 
 /** Runs until a signal; resolves with the exit code. Throws ConfigError/StartError at start. */
 export async function serve(config: Config, view: ViewOptions): Promise<number> {
+  const target = dropTarget(config.user); // checked before anything starts
   const server = start(config);
   // With --json, stdout carries NDJSON only: everything else goes to stderr.
   const say = view.json ? (l: string) => console.error(l) : (l: string) => console.log(l);
@@ -61,7 +63,12 @@ export async function serve(config: Config, view: ViewOptions): Promise<number> 
     control?.close();
     throw err;
   }
+  if (target) {
+    control.chown(target);
+    dropTo(target);
+  }
   // Printed last: "listening on" means everything, control socket included, is up.
+  if (target) say(`running as ${target.name} (uid ${target.uid}, gid ${target.gid}) after binding and real-time setup`);
   if (!report(server, config, say)) {
     server.stopNow();
     control.close();

@@ -27,6 +27,7 @@ export interface SpawnOptions {
   timeoutMs?: number;
   /** Another copy of the CLI to run (e.g. one any user can read). */
   cli?: string;
+  env?: NodeJS.ProcessEnv;
 }
 
 /** Runs vw with args; when no --port/--listen is given, --port 0 on --listen 127.0.0.1. */
@@ -36,7 +37,7 @@ export async function startVw(args: string[] = [], opts: SpawnOptions = {}): Pro
   const wrap = opts.wrap ?? [];
   const cmd = wrap.length > 0 ? wrap[0] : process.execPath;
   const cmdArgs = wrap.length > 0 ? [...wrap.slice(1), process.execPath, ...full] : full;
-  const child = spawn(cmd, cmdArgs, { stdio: ["ignore", "pipe", "pipe"] });
+  const child = spawn(cmd, cmdArgs, { stdio: ["ignore", "pipe", "pipe"], env: opts.env ?? process.env });
   let out = "";
   let err = "";
   child.stdout!.on("data", (d: Buffer) => (out += d.toString()));
@@ -289,4 +290,21 @@ export function which(tool: string): string | undefined {
     }
   }
   return undefined;
+}
+
+/** A TCP port free on 127.0.0.1 right now. */
+export async function freePort(): Promise<number> {
+  const s = net.createServer().listen(0, "127.0.0.1");
+  await new Promise((r) => s.once("listening", r));
+  const port = (s.address() as net.AddressInfo).port;
+  await new Promise((r) => s.close(r));
+  return port;
+}
+
+/** One counter of one worker from a vw started with --metrics 127.0.0.1:PORT. */
+export async function metricValue(port: number, name: string, worker = 0): Promise<number> {
+  const text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+  const m = new RegExp(`^${name}\\{worker="${worker}"\\} (\\d+)$`, "m").exec(text);
+  if (!m) throw new Error(`${name} missing from /metrics`);
+  return Number(m[1]);
 }
