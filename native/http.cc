@@ -185,7 +185,8 @@ ParseResult parse_request(const char* buf, size_t len, uint32_t max_header, size
   req = Request{};
   req.minor = version[7] == '0' ? 0 : 1;
   req.method = classify_method(method);
-  if (!read_target(target, req.path)) return error(400);
+  // CONNECT names host:port (authority-form); it is refused with 405 like any other method.
+  if (!read_target(target, req.path) && method != "CONNECT") return error(400);
 
   int hosts = 0;
   while (p < stop) {

@@ -27,9 +27,10 @@ export interface ThreadSample {
 
 /** A thread's counters, or undefined once it is gone. */
 export function readThread(pid: number, tid: number): ThreadSample | undefined {
-  try {
-    const status = fs.readFileSync(`/proc/${pid}/task/${tid}/status`, "utf8");
-    const stat = fs.readFileSync(`/proc/${pid}/task/${tid}/stat`, "utf8");
+  const status = tryRead(`/proc/${pid}/task/${tid}/status`);
+  const stat = tryRead(`/proc/${pid}/task/${tid}/stat`);
+  if (status === undefined || stat === undefined) return undefined;
+  {
     const f = stat.slice(stat.lastIndexOf(")") + 2).split(" "); // f[0] is field 3 (state)
     const hz = clockTicks();
     return {
@@ -38,8 +39,6 @@ export function readThread(pid: number, tid: number): ThreadSample | undefined {
       userSec: Number(f[14 - 3]) / hz,
       sysSec: Number(f[15 - 3]) / hz,
     };
-  } catch {
-    return undefined;
   }
 }
 
@@ -48,8 +47,19 @@ export interface MachineSample {
   intr: number; // interrupts since boot (vmstat "in")
 }
 
-export function readMachine(): MachineSample {
-  const stat = fs.readFileSync("/proc/stat", "utf8");
+// Reads below may fail (EMFILE when the workers hold every fd the process may open): callers
+// get undefined and keep their previous reading rather than crash the launcher.
+function tryRead(file: string): string | undefined {
+  try {
+    return fs.readFileSync(file, "utf8");
+  } catch {
+    return undefined;
+  }
+}
+
+export function readMachine(): MachineSample | undefined {
+  const stat = tryRead("/proc/stat");
+  if (stat === undefined) return undefined;
   return {
     cs: Number(/^ctxt (\d+)/m.exec(stat)?.[1] ?? 0),
     intr: Number(/^intr (\d+)/m.exec(stat)?.[1] ?? 0),
@@ -57,8 +67,9 @@ export function readMachine(): MachineSample {
 }
 
 /** NET_RX and NET_TX softirq counts per CPU (index = CPU number). */
-export function readNetSoftirqs(): { rx: number[]; tx: number[] } {
-  const text = fs.readFileSync("/proc/softirqs", "utf8");
+export function readNetSoftirqs(): { rx: number[]; tx: number[] } | undefined {
+  const text = tryRead("/proc/softirqs");
+  if (text === undefined) return undefined;
   const row = (name: string): number[] => {
     const line = text.split("\n").find((l) => l.trim().startsWith(`${name}:`));
     return line ? line.trim().split(/\s+/).slice(1).map(Number) : [];

@@ -85,7 +85,7 @@ export class Sampler {
   }
 
   private point(): Point {
-    const soft = readNetSoftirqs();
+    const soft = readNetSoftirqs() ?? { rx: this.last?.rx ?? [], tx: this.last?.tx ?? [] };
     // A worker that has exited (after stop) keeps its last reading: the summary needs it.
     const threads = this.workers.map(
       (w, i) => readThread(this.pid, w.tid) ?? this.last?.threads[i] ?? { csVoluntary: 0, csInvoluntary: 0, userSec: 0, sysSec: 0 },
@@ -94,7 +94,7 @@ export class Sampler {
       at: performance.now(),
       counters: this.stats.snapshot(),
       threads,
-      machine: readMachine(),
+      machine: readMachine() ?? this.last?.machine ?? { cs: 0, intr: 0 },
       rx: soft.rx,
       tx: soft.tx,
     };

@@ -1,0 +1,161 @@
+// servers.ts: how to start each server under test, pinned with `taskset -c` to
+// the server CPUs, and which PID to measure. A peer whose binary is missing is
+// skipped with a reason, never an error.
+import { execFileSync } from "node:child_process";
+import * as fs from "node:fs";
+import * as os from "node:os";
+import * as path from "node:path";
+import * as proc from "./proc";
+import { repoRoot, which } from "./util";
+
+export interface LaunchContext {
+  port: number;
+  serverCpus: readonly number[];
+  tmpDir: string;
+}
+
+export interface ServerDef {
+  readonly name: string;
+  /** seconds from spawn to accepting, for the time estimate only */
+  readonly startupSec: number;
+  /** null when the server can run here, else the reason it is skipped */
+  prepare(): string | null;
+  /** command line to run (before the taskset prefix) */
+  command(ctx: LaunchContext): { cmd: string; args: string[] };
+}
+
+export interface RunningServer {
+  readonly name: string;
+  /** the PID whose /proc/PID/stat and perf counts are the server's cost */
+  readonly pid: number;
+  stop(): Promise<void>;
+}
+
+const root = repoRoot();
+
+const vw: ServerDef = {
+  name: "vw",
+  startupSec: 0.6,
+  prepare() {
+    const cli = path.join(root, "dist", "src", "cli.js");
+    return fs.existsSync(cli) ? null : "dist/src/cli.js not built (run `npm run build`)";
+  },
+  command(ctx) {
+    // One worker thread, pinned by vw itself to the first server CPU; the node
+    // process (main thread + worker) is what we measure.
+    const cli = path.join(root, "dist", "src", "cli.js");
+    const args = [cli, "--port", String(ctx.port), "--workers", "1", "--cpus", String(ctx.serverCpus[0]), "--quiet"];
+    return { cmd: process.execPath, args };
+  },
+};
+
+/** floor.c compiled once into a cache dir; rebuilt when the source is newer. */
+function floorBinary(): { bin: string; error: string | null } {
+  const src = path.join(root, "bench", "floor.c");
+  const bin = path.join(os.tmpdir(), "vw-bench-cache", "floor");
+  if (!fs.existsSync(src)) return { bin, error: "bench/floor.c not found" };
+  const cc = which("cc");
+  if (cc === null) return { bin, error: "no C compiler (cc) on PATH" };
+  try {
+    if (!fs.existsSync(bin) || fs.statSync(bin).mtimeMs < fs.statSync(src).mtimeMs) {
+      fs.mkdirSync(path.dirname(bin), { recursive: true });
+      execFileSync(cc, ["-O2", "-o", bin, src, "-lpthread"], { stdio: "pipe", timeout: 60_000 });
+    }
+  } catch (e) {
+    return { bin, error: `cc failed: ${e instanceof Error ? e.message.split("\n")[0] : String(e)}` };
+  }
+  return { bin, error: null };
+}
+
+const floor: ServerDef = {
+  name: "floor",
+  startupSec: 0.05,
+  prepare: () => floorBinary().error,
+  command: (ctx) => ({ cmd: floorBinary().bin, args: [String(ctx.port), "1"] }),
+};
+
+const node: ServerDef = {
+  name: "node",
+  startupSec: 0.4,
+  prepare() {
+    return fs.existsSync(path.join(__dirname, "node-http-server.js")) ? null : "node-http-server.js not compiled";
+  },
+  command: (ctx) => ({ cmd: process.execPath, args: [path.join(__dirname, "node-http-server.js"), String(ctx.port)] }),
+};
+
+const nginx: ServerDef = {
+  name: "nginx",
+  startupSec: 0.1,
+  prepare: () => (which("nginx") === null ? "nginx not on PATH (apt-get install nginx-light)" : null),
+  command(ctx) {
+    // Single process (master_process off): the PID we spawn is the one serving.
+    const dir = path.join(ctx.tmpDir, `nginx-${ctx.port}`);
+    fs.mkdirSync(dir, { recursive: true });
+    const conf = path.join(dir, "nginx.conf");
+    fs.writeFileSync(
+      conf,
+      `worker_processes 1;
+daemon off;
+master_process off;
+pid ${dir}/nginx.pid;
+error_log /dev/null;
+events { worker_connections 4096; }
+http {
+  access_log off;
+  keepalive_requests 1000000;
+  keepalive_timeout 65s;
+  server {
+    listen 127.0.0.1:${ctx.port};
+    location / { default_type text/plain; return 200 "x"; }
+  }
+}
+`,
+    );
+    return { cmd: "nginx", args: ["-p", dir, "-c", conf, "-e", "/dev/null"] };
+  },
+};
+
+const h2o: ServerDef = {
+  name: "h2o",
+  startupSec: 0.2,
+  prepare: () => (which("h2o") === null ? "h2o not on PATH" : null),
+  command(ctx) {
+    // One thread; a file named "1b" holding "x" serves /1b (the only path wrk asks for).
+    // As root h2o would switch to nobody, who cannot read our 0700 temp dir.
+    const dir = path.join(ctx.tmpDir, `h2o-${ctx.port}`);
+    fs.mkdirSync(path.join(dir, "www"), { recursive: true });
+    fs.writeFileSync(path.join(dir, "www", "1b"), "x");
+    const conf = path.join(dir, "h2o.conf");
+    fs.writeFileSync(
+      conf,
+      `listen:
+  host: 127.0.0.1
+  port: ${ctx.port}
+num-threads: 1
+error-log: /dev/null
+${process.getuid?.() === 0 ? "user: root\n" : ""}http1-request-timeout: 60
+hosts:
+  default:
+    paths:
+      /:
+        file.dir: ${dir}/www
+`,
+    );
+    return { cmd: "h2o", args: ["-c", conf] };
+  },
+};
+
+export const ALL_SERVERS: readonly ServerDef[] = [vw, floor, node, nginx, h2o];
+
+export async function startServer(def: ServerDef, ctx: LaunchContext): Promise<RunningServer> {
+  const { cmd, args } = def.command(ctx);
+  const child = proc.start("taskset", ["-c", ctx.serverCpus.join(","), cmd, ...args]);
+  try {
+    await proc.waitForPort(ctx.port, child, 10_000);
+  } catch (e) {
+    await proc.stop(child);
+    throw e;
+  }
+  // taskset execs the server, so the spawned PID is the server process itself.
+  return { name: def.name, pid: child.pid, stop: () => proc.stop(child) };
+}
