@@ -57,10 +57,11 @@ export async function serveMetrics(
 ): Promise<http.Server> {
   const server = http.createServer((req, res) => {
     if (req.url !== "/metrics" || (req.method !== "GET" && req.method !== "HEAD")) {
-      res.writeHead(404, { "Content-Type": "text/plain" }).end("try /metrics\n");
+      res.writeHead(404, { "Content-Type": "text/plain", Connection: "close" }).end("try /metrics\n");
       return;
     }
-    res.writeHead(200, { "Content-Type": "text/plain; version=0.0.4; charset=utf-8" });
+    // Connection: close, so a scraper never holds an fd the workers might need.
+    res.writeHead(200, { "Content-Type": "text/plain; version=0.0.4; charset=utf-8", Connection: "close" });
     res.end(req.method === "HEAD" ? undefined : renderMetrics(stats, workers));
   });
   await new Promise<void>((resolve, reject) => {
