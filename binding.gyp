@@ -6,6 +6,7 @@
         "native/vw.cc",
         "native/server.cc",
         "native/worker.cc",
+        "native/engines.cc",
         "native/engine_epoll.cc",
         "native/session.cc",
         "native/http.cc",

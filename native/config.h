@@ -29,6 +29,7 @@ struct Limits {
 };
 
 struct Config {
+  std::string engine = "epoll";  // how workers drive their sockets (engines.cc)
   std::vector<int> cpus;  // one worker per entry, pinned to that CPU
   std::vector<ListenAddr> listen;
   Policy policy = Policy::fifo;

@@ -1,7 +1,7 @@
 // engine.h: the seam between a worker and the I/O strategy that drives its sockets. An engine
 // moves bytes; HTTP (session.h) decides what they mean. Add an engine as a new file that
-// implements this interface and a factory beside make_epoll_engine(), chosen in Worker::run();
-// never as a branch in another engine.
+// implements this interface, declare its factory here and name it in engines.cc; never as a
+// branch in another engine.
 #pragma once
 #include <atomic>
 #include <memory>
@@ -40,5 +40,8 @@ class Engine {
 };
 
 std::unique_ptr<Engine> make_epoll_engine(WorkerEnv& env);
+
+// The engine called `name` (Config::engine), or null when this build has no such engine.
+std::unique_ptr<Engine> make_engine(const std::string& name, WorkerEnv& env);
 
 }  // namespace vw

@@ -122,6 +122,7 @@ bool read_config(Napi::Object o, Config& c) {
   }
   std::string policy;
   uint32_t priority = 0, backlog = 0;
+  if (!get_string(o, "engine", c.engine)) return false;
   if (!get_string(o, "policy", policy) || !get_u32(o, "priority", priority) ||
       !get_u32(o, "backlog", backlog))
     return false;

@@ -88,8 +88,12 @@ void Worker::run() {
   WorkerEnv env{_id, _config, _table, _stats, _listeners, _wake.get(), _stop_mode};
   std::unique_ptr<Engine> engine;
   if (ok) {
-    engine = make_epoll_engine(env);
-    if (int err = engine->prepare(_status.err_what)) {
+    engine = make_engine(_config.engine, env);
+    if (!engine) {
+      _status.err = EINVAL;
+      _status.err_what = "engine " + _config.engine + " is not in this build";
+      ok = false;
+    } else if (int err = engine->prepare(_status.err_what)) {
       _status.err = err;
       ok = false;
     }

@@ -21,6 +21,7 @@ A CPU-pinned, real-time HTTP/1.1 server: one SCHED_FIFO worker thread per CPU.
 
   -p, --port N             port on every address (default 8085; 0 picks a free one)
   -a, --listen HOST:PORT   listen here instead (repeatable): 127.0.0.1:8085, [::1]:8085, *:8085
+  -e, --engine NAME        how workers drive their sockets: epoll (default)
   -w, --workers N          number of workers (default: one per allowed CPU)
   -c, --cpus LIST          CPUs to pin workers to, e.g. 0-3,6 (default: all allowed)
       --policy P           fifo | rr | other (default fifo)
@@ -53,6 +54,7 @@ Routes: / /1b /100b /1k /10k /100k /1m (bodies of exactly that many bytes, k = 1
 Stop with Ctrl-C or SIGTERM (graceful, 5 s at most); a second signal stops at once.`;
 
 const serveSpec = {
+  engine: { type: "string", short: "e" },
   port: { type: "string", short: "p" },
   listen: { type: "string", short: "a", multiple: true },
   workers: { type: "string", short: "w" },
@@ -125,6 +127,7 @@ async function serveCommand(args: string[]): Promise<number> {
     return 0;
   }
   const options: Options = {
+    engine: v.engine,
     port: num("port", v.port),
     listen: v.listen,
     workers: num("workers", v.workers),

@@ -8,8 +8,13 @@ import type { NativeConfig, NativeListen } from "./native";
 
 export type Policy = "fifo" | "rr" | "other";
 
+/** The I/O strategies a worker can use; HTTP, the table and the stats are the same under each. */
+export const engines = ["epoll"] as const;
+export type Engine = (typeof engines)[number];
+
 /** What a user can set (flags today, a config file later): strings and numbers, unchecked. */
 export interface Options {
+  engine?: string;
   port?: number;
   listen?: string[];
   workers?: number;
@@ -31,6 +36,7 @@ export interface Options {
 
 /** Validated settings, ready for cpu selection and the addon. */
 export interface Config {
+  engine: Engine;
   listen: NativeListen[];
   workers: number | undefined;
   cpus: string | undefined;
@@ -116,7 +122,12 @@ export function resolveConfig(o: Options): Config {
     if (l.port !== 0 && seen.has(key)) throw new ConfigError(`--listen: ${l.host}:${l.port} is given twice`);
     seen.add(key);
   }
+  const engine = o.engine ?? "epoll";
+  if (!(engines as readonly string[]).includes(engine)) {
+    throw new ConfigError(`--engine ${engine}: choose ${engines.join(", ")}`);
+  }
   return {
+    engine: engine as Engine,
     listen,
     workers: o.workers === undefined ? undefined : integer("--workers", o.workers, 1, 4096),
     cpus: o.cpus,
@@ -139,6 +150,7 @@ export function resolveConfig(o: Options): Config {
 /** The addon's view of a config, once the CPUs are chosen. */
 export function toNative(c: Config, cpus: number[]): NativeConfig {
   return {
+    engine: c.engine,
     cpus,
     listen: c.listen,
     policy: c.policy,

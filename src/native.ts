@@ -19,6 +19,7 @@ export interface NativeLimits {
 }
 
 export interface NativeConfig {
+  engine: string;
   cpus: number[];
   listen: NativeListen[];
   policy: "fifo" | "rr" | "other";
