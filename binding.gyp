@@ -10,6 +10,7 @@
         "native/engine_epoll.cc",
         "native/session.cc",
         "native/http.cc",
+        "native/path.cc",
         "native/responses.cc",
         "native/net.cc",
         "native/cpu.cc"

@@ -216,6 +216,10 @@ ParseResult parse_request(const char* buf, size_t len, uint32_t max_header, size
       req.content_length = n;
     } else if (ieq(name, "transfer-encoding")) {
       req.has_transfer_encoding = true;
+    } else if (ieq(name, "if-none-match")) {
+      req.if_none_match = value;
+    } else if (ieq(name, "if-modified-since")) {
+      req.if_modified_since = value;
     }
   }
   // Both framings at once is the classic smuggling vector (RFC 9112 §6.1): refuse it.

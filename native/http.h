@@ -18,6 +18,8 @@ struct Request {
   bool has_content_length = false;
   bool has_transfer_encoding = false;
   uint64_t content_length = 0;
+  std::string_view if_none_match;      // raw field value, empty when absent
+  std::string_view if_modified_since;  // raw field value, empty when absent
 };
 
 enum class Parse : uint8_t { done, need_more, error };

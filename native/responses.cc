@@ -39,8 +39,11 @@ Response make_response(const ResponseSpec& spec) {
   r.head.append(kDateLen, ' ');
   r.head += "\r\n";
   r.head += spec.headers;
-  std::snprintf(line, sizeof(line), "Content-Length: %zu\r\n", spec.body.size());
-  r.head += line;
+  // A 304 carries no Content-Length: one would have to be the 200's length (RFC 9110 §8.6).
+  if (spec.status != 304 && spec.status != 204) {
+    std::snprintf(line, sizeof(line), "Content-Length: %zu\r\n", spec.body.size());
+    r.head += line;
+  }
   r.body = spec.body;
   return r;
 }
@@ -74,6 +77,7 @@ std::string ResponseTable::build(const std::vector<ResponseSpec>& routes,
                                  const std::vector<ResponseSpec>& errors) {
   _routes.clear();
   _paths.clear();
+  _not_modified.clear();
   _routes.reserve(routes.size());
   uint64_t cap = 16;
   while (cap < routes.size() * 2) cap <<= 1;
@@ -83,6 +87,16 @@ std::string ResponseTable::build(const std::vector<ResponseSpec>& routes,
     if (spec.path.empty() || spec.path[0] != '/') return "route path must start with '/': " + spec.path;
     if (find(spec.path)) return "duplicate route: " + spec.path;
     _routes.push_back(make_response(spec));
+    Response& r = _routes.back();
+    r.etag = spec.etag;
+    r.last_modified = spec.last_modified;
+    if (!spec.etag.empty() || spec.last_modified >= 0) {
+      ResponseSpec nm;
+      nm.status = 304;
+      nm.headers = spec.not_modified_headers;
+      r.not_modified = static_cast<int32_t>(_not_modified.size());
+      _not_modified.push_back(make_response(nm));
+    }
     uint64_t i = hash_path(spec.path) & _mask;
     while (_slots[i]) i = (i + 1) & _mask;
     _slots[i] = static_cast<uint32_t>(_routes.size());
@@ -111,6 +125,34 @@ const Response* ResponseTable::find(std::string_view path) const {
 }
 
 const Response& ResponseTable::error(uint16_t status) const { return _errors[error_index(status)]; }
+
+int64_t parse_http_date(std::string_view s) {
+  static const char months[] = "JanFebMarAprMayJunJulAugSepOctNovDec";  // 3 letters each
+  if (s.size() != kDateLen || s[3] != ',' || s[4] != ' ' || s[7] != ' ' || s[11] != ' ' ||
+      s[16] != ' ' || s[19] != ':' || s[22] != ':' || s.substr(25) != " GMT")
+    return -1;
+  auto num = [&](size_t at, size_t len) {
+    int64_t v = 0;
+    for (size_t i = at; i < at + len; i++) {
+      if (s[i] < '0' || s[i] > '9') return int64_t{-1};
+      v = v * 10 + (s[i] - '0');
+    }
+    return v;
+  };
+  int64_t day = num(5, 2), year = num(12, 4), h = num(17, 2), m = num(20, 2), sec = num(23, 2);
+  int64_t month = 0;
+  for (int i = 0; i < 12 && !month; i++)
+    if (std::memcmp(months + 3 * i, s.data() + 8, 3) == 0) month = i + 1;
+  if (day < 1 || day > 31 || year < 1970 || h < 0 || m < 0 || sec < 0 || !month) return -1;
+  // Days from the civil date (proleptic Gregorian), without the C library's time zone state.
+  int64_t y = year - (month <= 2);
+  int64_t era = y / 400;
+  int64_t yoe = y - era * 400;
+  int64_t doy = (153 * (month + (month > 2 ? -3 : 9)) + 2) / 5 + day - 1;
+  int64_t doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+  int64_t days = era * 146097 + doe - 719468;
+  return days * 86400 + h * 3600 + m * 60 + sec;
+}
 
 void DateCache::refresh() {
   timespec ts;

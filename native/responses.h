@@ -16,6 +16,10 @@ struct Response {
   uint32_t date_off = 0;  // where the 29-byte IMF-fixdate goes inside head
   std::string head;
   std::string body;
+  // Validators, and the precomputed 304 answered when a conditional request matches them.
+  std::string etag;             // e.g. "\"3q2-7w\"", empty when none
+  int64_t last_modified = -1;   // seconds since the epoch, -1 when none
+  int32_t not_modified = -1;    // index of the 304 variant in the table, -1 when none
 };
 
 // What content.ts hands over for one entry: the table builds the head from it.
@@ -24,6 +28,9 @@ struct ResponseSpec {
   uint16_t status = 200;
   std::string headers;  // extra header lines, each ending in CRLF (Content-Type, Allow, ...)
   std::string body;
+  std::string etag;                  // strong validator with its quotes, or ""
+  int64_t last_modified = -1;        // seconds, or -1
+  std::string not_modified_headers;  // header lines of the 304 (ETag, Last-Modified, ...)
 };
 
 constexpr size_t kDateLen = 29;  // "Sun, 06 Nov 1994 08:49:37 GMT"
@@ -34,6 +41,7 @@ class ResponseTable {
   std::string build(const std::vector<ResponseSpec>& routes, const std::vector<ResponseSpec>& errors);
 
   const Response* find(std::string_view path) const;
+  const Response& not_modified(const Response& r) const { return _not_modified[static_cast<size_t>(r.not_modified)]; }
   // Error statuses the parser or the router may answer with; always present after build().
   const Response& error(uint16_t status) const;
 
@@ -43,6 +51,7 @@ class ResponseTable {
   std::vector<uint32_t> _slots;  // open addressing: index+1 into _routes, 0 = empty
   uint64_t _mask = 0;
   std::vector<Response> _errors;  // indexed by error_index()
+  std::vector<Response> _not_modified;
 };
 
 // Per worker: the Date header value, reformatted only when the second changes. Reads the
@@ -59,5 +68,8 @@ class DateCache {
 };
 
 const char* reason_phrase(uint16_t status);
+
+// Parses an IMF-fixdate ("Sun, 06 Nov 1994 08:49:37 GMT"); -1 when it is not one.
+int64_t parse_http_date(std::string_view s);
 
 }  // namespace vw

@@ -3,7 +3,10 @@
 
 #include <cstring>
 
+#include <vector>
+
 #include "http.h"
+#include "path.h"
 
 namespace vw {
 namespace {
@@ -40,12 +43,50 @@ bool append(const ServeCtx& ctx, const Response& r, bool with_body, const char* 
   return true;
 }
 
+// If-None-Match: weak comparison over a list of entity-tags, or "*" (RFC 9110 §13.1.2).
+bool etag_matches(std::string_view list, std::string_view etag) {
+  if (list == "*") return true;
+  while (!list.empty()) {
+    while (!list.empty() && (list.front() == ' ' || list.front() == '\t' || list.front() == ','))
+      list.remove_prefix(1);
+    if (list.size() >= 2 && list[0] == 'W' && list[1] == '/') list.remove_prefix(2);
+    size_t end = list.find(',');
+    std::string_view tag = list.substr(0, end);
+    while (!tag.empty() && (tag.back() == ' ' || tag.back() == '\t')) tag.remove_suffix(1);
+    if (!tag.empty() && tag == etag) return true;
+    if (end == std::string_view::npos) break;
+    list.remove_prefix(end);
+  }
+  return false;
+}
+
+// RFC 9110 §13.2.2: If-None-Match decides when present; If-Modified-Since only without it.
+bool not_modified(const Response& r, const Request& req) {
+  if (r.not_modified < 0) return false;
+  if (!req.if_none_match.empty()) return !r.etag.empty() && etag_matches(req.if_none_match, r.etag);
+  if (req.if_modified_since.empty() || r.last_modified < 0) return false;
+  int64_t since = parse_http_date(req.if_modified_since);
+  return since >= 0 && r.last_modified <= since;
+}
+
 const Response& route(const ResponseTable& table, const Request& req) {
   switch (req.method) {
     case Method::get:
     case Method::head: {
-      const Response* r = table.find(req.path);
-      return r ? *r : table.error(404);
+      std::string_view path = req.path;
+      // Percent-escapes and dot-segments are resolved before lookup; the scratch buffer grows
+      // once per worker to the longest path that needed it, never per request.
+      thread_local std::vector<char> scratch;
+      if (scratch.size() < path.size()) scratch.resize(path.size());
+      size_t n = 0;
+      switch (normalize_path(path, scratch.data(), scratch.size(), n)) {
+        case PathResult::unchanged: break;
+        case PathResult::normalized: path = std::string_view(scratch.data(), n); break;
+        case PathResult::bad: return table.error(400);
+      }
+      const Response* r = table.find(path);
+      if (!r) return table.error(404);
+      return not_modified(*r, req) ? table.not_modified(*r) : *r;
     }
     case Method::known_other: return table.error(405);
     case Method::unknown: break;

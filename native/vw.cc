@@ -78,6 +78,12 @@ bool read_specs(Napi::Object o, const char* key, std::vector<ResponseSpec>& out)
         !get_string(e, "headers", spec.headers) || !get_string(e, "body", spec.body))
       return false;
     spec.status = static_cast<uint16_t>(status);
+    // Optional validators (content.ts sets them for served files and routes).
+    if (e.Has("etag") && !get_string(e, "etag", spec.etag)) return false;
+    if (e.Has("notModifiedHeaders") && !get_string(e, "notModifiedHeaders", spec.not_modified_headers))
+      return false;
+    Napi::Value lm = e.Get("lastModified");
+    if (lm.IsNumber()) spec.last_modified = lm.As<Napi::Number>().Int64Value();
     out.push_back(std::move(spec));
   }
   return true;

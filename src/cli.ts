@@ -9,6 +9,7 @@ import * as path from "node:path";
 import { parseListen, resolveConfig, type Options } from "./config";
 import { attach, defaultControlPath } from "./control";
 import { cpusReport } from "./cpus-report";
+import { readConfigFile } from "./config-file";
 import { ConfigError, StartError } from "./errors";
 import { LiveView } from "./render";
 import { serve, type ViewOptions } from "./serve";
@@ -45,12 +46,20 @@ A CPU-pinned, real-time HTTP/1.1 server: one SCHED_FIFO worker thread per CPU.
       --allow CIDR         accept connections only from here (repeatable): 10.0.0.0/8, ::1
   -u, --user NAME          after start (as root), run as NAME; default the sudo user;
                            --user root stays root
+  -r, --route PATH=TEXT    serve TEXT at PATH (repeatable); PATH=@FILE serves a file's bytes
+  -d, --dir DIR            serve every file below DIR from memory (index.html for directories)
+  -H, --header 'N: v'      add a header to every response (repeatable), e.g. 'Cache-Control: max-age=60'
+      --max-file-size B    largest file --dir/--route may load (67108864)
+      --max-total B        all bodies together (1073741824)
+      --no-watch           do not reload when a served file changes
+      --config FILE        JSON object with the long flags as keys; flags given here win
   -h, --help               this text
   -V, --version            the version
 
 vw stats: --port N (of the running vw, default 8085) or --socket PATH; --json; -v.
 
 Routes: / /1b /100b /1k /10k /100k /1m (bodies of exactly that many bytes, k = 1024).
+Reload the content with SIGHUP or \`vw reload --port N\` (no request is dropped).
 Stop with Ctrl-C or SIGTERM (graceful, 5 s at most); a second signal stops at once.`;
 
 const serveSpec = {
@@ -78,6 +87,13 @@ const serveSpec = {
   control: { type: "string" },
   allow: { type: "string", multiple: true },
   user: { type: "string", short: "u" },
+  route: { type: "string", short: "r", multiple: true },
+  dir: { type: "string", short: "d", multiple: true },
+  header: { type: "string", short: "H", multiple: true },
+  "max-file-size": { type: "string" },
+  "max-total": { type: "string" },
+  "no-watch": { type: "boolean" },
+  config: { type: "string" },
   help: { type: "boolean", short: "h" },
   version: { type: "boolean", short: "V" },
 } as const;
@@ -117,7 +133,10 @@ function version(): string {
 }
 
 async function serveCommand(args: string[]): Promise<number> {
-  const v = parse(() => parseArgs({ args, options: serveSpec, strict: true, allowPositionals: false }).values);
+  const cli = parse(() => parseArgs({ args, options: serveSpec, strict: true, allowPositionals: false }).values);
+  // Flags override the file: each given flag replaces the file's value (lists included).
+  const file = cli.config === undefined ? {} : readConfigFile(cli.config, serveSpec, ["config", "help", "version"]);
+  const v = { ...file, ...cli } as typeof cli;
   if (v.help) {
     console.log(HELP);
     return 0;
@@ -145,6 +164,12 @@ async function serveCommand(args: string[]): Promise<number> {
     locality: v.locality,
     allow: v.allow,
     user: v.user,
+    route: v.route,
+    dir: v.dir,
+    header: v.header,
+    maxFileSize: num("max-file-size", v["max-file-size"]),
+    maxTotal: num("max-total", v["max-total"]),
+    watch: v["no-watch"] ? false : undefined,
   };
   const config = resolveConfig(options);
   const interval = num("stats-interval", v["stats-interval"]) ?? 1;

@@ -3,6 +3,7 @@
 import * as net from "node:net";
 
 import { parseCidr, type NativeCidr } from "./cidr";
+import { defaultContent, type ContentOptions } from "./content";
 import { ConfigError } from "./errors";
 import type { NativeConfig, NativeListen } from "./native";
 
@@ -32,6 +33,12 @@ export interface Options {
   locality?: boolean;
   allow?: string[]; // CIDRs
   user?: string; // drop to this user after start (root only)
+  route?: string[]; // "PATH=TEXT" | "PATH=@FILE"
+  dir?: string[];
+  header?: string[]; // "Name: value" on every response
+  maxFileSize?: number;
+  maxTotal?: number;
+  watch?: boolean; // reload when a served file changes (default on when there is content)
 }
 
 /** Validated settings, ready for cpu selection and the addon. */
@@ -53,6 +60,8 @@ export interface Config {
   locality: boolean;
   allow: NativeCidr[];
   user: string | undefined;
+  content: ContentOptions;
+  watch: boolean;
 }
 
 export const defaults = {
@@ -144,6 +153,14 @@ export function resolveConfig(o: Options): Config {
     locality: o.locality ?? false,
     allow: (o.allow ?? []).map(parseCidr),
     user: o.user,
+    content: {
+      routes: o.route ?? [],
+      dirs: o.dir ?? [],
+      headers: o.header ?? [],
+      maxFileSize: integer("--max-file-size", o.maxFileSize ?? defaultContent.maxFileSize, 0, 2 ** 32 - 1),
+      maxTotal: integer("--max-total", o.maxTotal ?? defaultContent.maxTotal, 0, 2 ** 40),
+    },
+    watch: o.watch ?? true,
   };
 }
 

@@ -1,7 +1,15 @@
-// content.ts: builds the response table: the built-in routes and the error pages.
+// content.ts: builds the response table: the built-in routes, the user's routes (--route) and
+// directories (--dir) held in memory, their validators (ETag, Last-Modified) and precomputed
+// 304s, extra headers (--header), and the error pages. Runs on the JS thread, off the hot path.
+import { createHash } from "node:crypto";
+import * as fs from "node:fs";
+import * as path from "node:path";
+import mime from "mime-types";
+
+import { ConfigError } from "./errors";
 import type { NativeTable, ResponseSpec } from "./native";
 
-const TEXT = "Content-Type: text/plain; charset=utf-8\r\n";
+const TEXT_TYPE = "text/plain; charset=utf-8";
 
 /** Built-in bodies of exactly these many bytes (k = 1024), for the classic experiments. */
 export const sizedRoutes: ReadonlyArray<[string, number]> = [
@@ -19,6 +27,22 @@ const INDEX = [
   "",
 ].join("\n");
 
+export interface ContentOptions {
+  routes: string[]; // "PATH=TEXT" or "PATH=@FILE"
+  dirs: string[];
+  headers: string[]; // "Name: value"
+  maxFileSize: number; // bytes
+  maxTotal: number; // bytes, all bodies together
+}
+
+export const defaultContent: ContentOptions = {
+  routes: [],
+  dirs: [],
+  headers: [],
+  maxFileSize: 64 * 1024 * 1024,
+  maxTotal: 1024 * 1024 * 1024,
+};
+
 function filler(size: number): Buffer {
   // Printable and line-broken, so a body shown in a terminal stays readable.
   const line = Buffer.from("abcdefghijklmnopqrstuvwxyz0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789abcdefghijklmnopqrstuvwxyz0123456789ABCDEFGHIJKLMNOPQRSTUV\n");
@@ -27,24 +51,175 @@ function filler(size: number): Buffer {
   return body;
 }
 
-function errorPage(status: number, text: string, extra = ""): ResponseSpec {
-  return { path: "", status, headers: TEXT + extra, body: Buffer.from(`${status} ${text}\n`) };
+/** "Name: value" → a header line; refuses what would break the response framing. */
+export function headerLine(text: string): string {
+  const m = /^([!#$%&'*+\-.^_`|~0-9A-Za-z]+):[ \t]*(.*?)[ \t]*$/.exec(text);
+  if (!m || /[\x00-\x08\x0a-\x1f\x7f]/.test(m[2])) {
+    throw new ConfigError(`--header ${JSON.stringify(text)}: write it as 'Name: value' (a token, a colon, no line breaks)`);
+  }
+  const reserved = ["content-length", "transfer-encoding", "connection", "date", "server", "content-type", "etag", "last-modified"];
+  if (reserved.includes(m[1].toLowerCase())) {
+    throw new ConfigError(`--header ${m[1]}: vw sets that header itself; choose another`);
+  }
+  return `${m[1]}: ${m[2]}\r\n`;
 }
 
-export function builtinTable(): NativeTable {
-  const routes: ResponseSpec[] = [{ path: "/", status: 200, headers: TEXT, body: Buffer.from(INDEX) }];
-  for (const [path, size] of sizedRoutes) {
-    routes.push({ path, status: 200, headers: TEXT, body: size === 1 ? Buffer.from("x") : filler(size) });
+function httpDate(seconds: number): string {
+  return new Date(seconds * 1000).toUTCString();
+}
+
+function contentType(file: string): string {
+  return mime.contentType(path.extname(file)) || "application/octet-stream";
+}
+
+interface Entry {
+  path: string;
+  body: Buffer;
+  type: string;
+  mtime: number; // seconds
+  source: string; // for error messages
+}
+
+/** Strong validator from the bytes themselves: the same content has the same ETag anywhere. */
+function etagOf(body: Buffer): string {
+  return `"${createHash("sha256").update(body).digest("base64url").slice(0, 22)}"`;
+}
+
+function withValidators(e: Entry, extra: string): ResponseSpec {
+  const etag = etagOf(e.body);
+  const validators = `ETag: ${etag}\r\nLast-Modified: ${httpDate(e.mtime)}\r\n`;
+  return {
+    path: e.path,
+    status: 200,
+    headers: `Content-Type: ${e.type}\r\n${validators}${extra}`,
+    body: e.body,
+    etag,
+    lastModified: e.mtime,
+    notModifiedHeaders: `${validators}${extra}`,
+  };
+}
+
+function readLimited(file: string, opts: ContentOptions, budget: { left: number }): { body: Buffer; mtime: number } {
+  let st: fs.Stats;
+  try {
+    st = fs.statSync(file);
+  } catch (err) {
+    throw new ConfigError(`${file}: ${(err as NodeJS.ErrnoException).code === "ENOENT" ? "no such file" : (err as Error).message}`);
   }
+  if (!st.isFile()) throw new ConfigError(`${file}: not a regular file`);
+  if (st.size > opts.maxFileSize) {
+    throw new ConfigError(`${file}: ${st.size} bytes is over --max-file-size ${opts.maxFileSize}; raise it or leave the file out`);
+  }
+  if (st.size > budget.left) {
+    throw new ConfigError(`${file}: the content passes --max-total ${opts.maxTotal} bytes here; raise it or serve less`);
+  }
+  budget.left -= st.size;
+  return { body: fs.readFileSync(file), mtime: Math.floor(st.mtimeMs / 1000) };
+}
+
+function checkRoutePath(p: string, source: string): void {
+  if (!p.startsWith("/") || /[\s?#%]/.test(p) || p.split("/").some((s) => s === "." || s === "..")) {
+    throw new ConfigError(`${source}: the path must start with / and hold no spaces, ?, #, % or dot segments`);
+  }
+}
+
+function routeEntries(opts: ContentOptions, budget: { left: number }, now: number): Entry[] {
+  return opts.routes.map((spec) => {
+    const eq = spec.indexOf("=");
+    const source = `--route ${spec}`;
+    if (eq <= 0) throw new ConfigError(`${source}: write PATH=TEXT or PATH=@FILE`);
+    const p = spec.slice(0, eq);
+    checkRoutePath(p, source);
+    const value = spec.slice(eq + 1);
+    if (value.startsWith("@")) {
+      const file = path.resolve(value.slice(1));
+      const { body, mtime } = readLimited(file, opts, budget);
+      return { path: p, body, type: contentType(file), mtime, source: file };
+    }
+    const body = Buffer.from(value);
+    if (body.length > budget.left) throw new ConfigError(`${source}: passes --max-total ${opts.maxTotal} bytes`);
+    budget.left -= body.length;
+    const type = path.extname(p) ? contentType(p) : TEXT_TYPE;
+    return { path: p, body, type, mtime: now, source };
+  });
+}
+
+/** Every regular file below dir as an entry; index.html also answers for its directory. */
+function dirEntries(dir: string, opts: ContentOptions, budget: { left: number }): Entry[] {
+  let root: string;
+  try {
+    root = fs.realpathSync(dir);
+  } catch {
+    throw new ConfigError(`--dir ${dir}: no such directory`);
+  }
+  if (!fs.statSync(root).isDirectory()) throw new ConfigError(`--dir ${dir}: not a directory`);
+  const out: Entry[] = [];
+  const walk = (abs: string, urlPath: string): void => {
+    for (const d of fs.readdirSync(abs, { withFileTypes: true }).sort((a, b) => a.name.localeCompare(b.name))) {
+      const file = path.join(abs, d.name);
+      const url = `${urlPath}/${d.name}`;
+      let real = file;
+      if (d.isSymbolicLink()) {
+        try {
+          real = fs.realpathSync(file);
+        } catch {
+          throw new ConfigError(`${file}: a broken symbolic link; remove it or point it inside ${root}`);
+        }
+        if (real !== root && !real.startsWith(root + path.sep)) {
+          throw new ConfigError(`${file}: a symbolic link leaving ${root} (to ${real}); vw serves only what is inside --dir`);
+        }
+      }
+      const st = fs.statSync(real);
+      if (st.isDirectory()) {
+        if (!d.isSymbolicLink()) walk(file, url); // a link to a directory inside would repeat it
+        continue;
+      }
+      if (!st.isFile()) continue;
+      if (/[\s?#%]/.test(d.name)) continue; // not addressable as written; skipped
+      const { body, mtime } = readLimited(real, opts, budget);
+      const entry = { path: url, body, type: contentType(d.name), mtime, source: file };
+      out.push(entry);
+      if (d.name === "index.html") {
+        out.push({ ...entry, path: `${urlPath}/` });
+        if (urlPath !== "") out.push({ ...entry, path: urlPath });
+      }
+    }
+  };
+  walk(root, "");
+  return out;
+}
+
+function errorPage(status: number, text: string, extra: string): ResponseSpec {
+  return { path: "", status, headers: `Content-Type: ${TEXT_TYPE}\r\n${extra}`, body: Buffer.from(`${status} ${text}\n`) };
+}
+
+/** The whole table; throws ConfigError naming the file or flag that breaks a limit. */
+export function buildTable(opts: ContentOptions = defaultContent, now = Math.floor(Date.now() / 1000)): NativeTable {
+  const extra = opts.headers.map(headerLine).join("");
+  const text = `Content-Type: ${TEXT_TYPE}\r\n${extra}`;
+  const byPath = new Map<string, ResponseSpec>();
+  byPath.set("/", { path: "/", status: 200, headers: text, body: Buffer.from(INDEX) });
+  for (const [p, size] of sizedRoutes) {
+    byPath.set(p, { path: p, status: 200, headers: text, body: size === 1 ? Buffer.from("x") : filler(size) });
+  }
+  const budget = { left: opts.maxTotal };
+  // Later sources win: directories over built-ins, explicit routes over directories.
+  for (const dir of opts.dirs) for (const e of dirEntries(dir, opts, budget)) byPath.set(e.path, withValidators(e, extra));
+  for (const e of routeEntries(opts, budget, now)) byPath.set(e.path, withValidators(e, extra));
   const errors = [
-    errorPage(400, "Bad Request"),
-    errorPage(404, "Not Found"),
-    errorPage(405, "Method Not Allowed", "Allow: GET, HEAD\r\n"),
-    errorPage(413, "Content Too Large"),
-    errorPage(414, "URI Too Long"),
-    errorPage(431, "Request Header Fields Too Large"),
-    errorPage(501, "Not Implemented"),
-    errorPage(505, "HTTP Version Not Supported"),
+    errorPage(400, "Bad Request", extra),
+    errorPage(404, "Not Found", extra),
+    errorPage(405, "Method Not Allowed", `Allow: GET, HEAD\r\n${extra}`),
+    errorPage(413, "Content Too Large", extra),
+    errorPage(414, "URI Too Long", extra),
+    errorPage(431, "Request Header Fields Too Large", extra),
+    errorPage(501, "Not Implemented", extra),
+    errorPage(505, "HTTP Version Not Supported", extra),
   ];
-  return { routes, errors };
+  return { routes: [...byPath.values()], errors };
+}
+
+/** The built-in table alone. */
+export function builtinTable(): NativeTable {
+  return buildTable(defaultContent);
 }

@@ -1,7 +1,7 @@
 // index.ts: the public API: start a server from a config, read its stats, stop it.
 import * as util from "node:util";
 
-import { builtinTable } from "./content";
+import { buildTable } from "./content";
 import type { Config } from "./config";
 import { toNative } from "./config";
 import { allowedCpus, selectCpus } from "./cpu";
@@ -48,7 +48,7 @@ function hint(f: NativeFailure): { code: string; text: string } {
  * Starts the workers. Synchronous: returns once every worker has pinned itself, bound its
  * sockets and is serving (a few milliseconds), or throws StartError with a one-line reason.
  */
-export function start(config: Config, table: NativeTable = builtinTable()): Server {
+export function start(config: Config, table: NativeTable = buildTable(config.content)): Server {
   const cpus = selectCpus(allowedCpus(), config.cpus, config.workers);
   const r = native().start(toNative(config, cpus), table);
   if (!r.ok) {

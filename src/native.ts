@@ -36,6 +36,9 @@ export interface ResponseSpec {
   status: number;
   headers: string; // extra header lines, each ending in CRLF
   body: Buffer;
+  etag?: string; // strong validator, quotes included
+  lastModified?: number; // seconds since the epoch
+  notModifiedHeaders?: string; // header lines of the precomputed 304
 }
 
 export interface NativeTable {
