@@ -9,6 +9,8 @@
 #include <memory>
 #include <vector>
 
+#include "responses.h"
+
 namespace vw {
 
 // Output the socket did not take in one write, kept until EPOLLOUT: copies of staged bytes,
@@ -17,6 +19,18 @@ struct PendingOut {
   std::unique_ptr<char[]> copied;
   std::vector<iovec> iov;
   size_t first = 0;  // first iovec not yet fully written
+  const ResponseTable* pinned = nullptr;  // the table its references point into, kept alive
+
+  PendingOut() = default;
+  PendingOut(const PendingOut&) = delete;
+  PendingOut& operator=(const PendingOut&) = delete;
+  ~PendingOut() {
+    if (pinned) pinned->unpin();
+  }
+  void pin(const ResponseTable* t) {
+    pinned = t;
+    t->pin();
+  }
 };
 
 enum class ConnState : uint8_t {

@@ -24,8 +24,17 @@ struct WorkerEnv {
   const std::atomic<const ResponseTable*>& table;
   StatsSlot& stats;
   std::vector<Fd>& listeners;     // the engine closes them when a graceful stop begins
-  int wake_fd;                    // eventfd: readable when stop_mode changed
+  int wake_fd;                    // eventfd: readable when stop_mode changed or a reload happened
   const std::atomic<int>& stop_mode;
+  // Reload reclamation (QSBR): the engine calls pass_quiescent_point() where it holds no
+  // ResponseTable pointer (the top of each loop iteration); a retired table is freed once
+  // every worker has passed such a point after its retirement.
+  const std::atomic<uint64_t>& epoch;
+  std::atomic<uint64_t>& quiescent;
+
+  void pass_quiescent_point() {
+    quiescent.store(epoch.load(std::memory_order_acquire), std::memory_order_release);
+  }
 };
 
 class Engine {

@@ -53,7 +53,7 @@ class EpollEngine final : public Engine {
   void on_readable(int fd, Conn& c);
   void on_writable(int fd, Conn& c);
   void serve(int fd, Conn& c, const char* data, size_t len);
-  WriteResult write_batch(int fd, Conn& c);
+  WriteResult write_batch(int fd, Conn& c, const ResponseTable* table);
   WriteResult write_pending(int fd, Conn& c);
   void keep_input(Conn& c, const char* p, size_t n);
   void finish_response(int fd, Conn& c);
@@ -133,6 +133,7 @@ void EpollEngine::run() {
   StatsSlot& s = _env.stats;
   for (;;) {
     int n = _sys.epoll_wait(_ep.get(), _events, kMaxEvents, -1);
+    _env.pass_quiescent_point();  // no table pointer is held across iterations
     bump(s.loops);
     if (n < 0) continue;  // EINTR: signals are blocked, but a debugger can still cause it
     bump(s.events, static_cast<uint64_t>(n));
@@ -354,7 +355,7 @@ void EpollEngine::serve(int fd, Conn& c, const char* data, size_t len) {
     if (!_out->empty()) {
       c.close_after_write = o.close;
       c.linger_after_write = o.linger;
-      WriteResult w = write_batch(fd, c);
+      WriteResult w = write_batch(fd, c, ctx.table);
       if (w == WriteResult::failed) {
         close_conn(fd, c);
         return;
@@ -407,7 +408,7 @@ void EpollEngine::keep_input(Conn& c, const char* p, size_t n) {
   c.in_len = static_cast<uint32_t>(n);
 }
 
-WriteResult EpollEngine::write_batch(int fd, Conn& c) {
+WriteResult EpollEngine::write_batch(int fd, Conn& c, const ResponseTable* table) {
   OutBatch& out = *_out;
   const iovec* iov = out.iov();
   int cnt = out.iovcnt();
@@ -444,6 +445,7 @@ WriteResult EpollEngine::write_batch(int fd, Conn& c) {
       dst += len - off;
     } else {
       p->iov.push_back({const_cast<char*>(src), len - off});
+      if (!p->pinned) p->pin(table);
     }
   }
   c.out = p;

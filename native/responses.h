@@ -1,6 +1,7 @@
 // responses.h: the response table (precomputed bytes per path and per error status) and the
 // per-worker Date cache. The table is immutable once built; workers only read it.
 #pragma once
+#include <atomic>
 #include <cstdint>
 #include <ctime>
 #include <string>
@@ -45,6 +46,12 @@ class ResponseTable {
   // Error statuses the parser or the router may answer with; always present after build().
   const Response& error(uint16_t status) const;
 
+  // Output a socket has not taken yet may point into this table's bodies: while any does, a
+  // reload must not free it. Only partial writes pin, so the hot path never touches this.
+  void pin() const { _pins.fetch_add(1, std::memory_order_relaxed); }
+  void unpin() const { _pins.fetch_sub(1, std::memory_order_release); }
+  bool pinned() const { return _pins.load(std::memory_order_acquire) != 0; }
+
  private:
   std::vector<Response> _routes;
   std::vector<std::string> _paths;  // parallel to _routes
@@ -52,6 +59,7 @@ class ResponseTable {
   uint64_t _mask = 0;
   std::vector<Response> _errors;  // indexed by error_index()
   std::vector<Response> _not_modified;
+  mutable std::atomic<int> _pins{0};
 };
 
 // Per worker: the Date header value, reformatted only when the second changes. Reads the

@@ -38,7 +38,7 @@ int Server::start(Config config, std::unique_ptr<ResponseTable> table, std::stri
   int spawned = 0, err = 0;
   for (size_t i = 0; i < n; i++) {
     _workers.push_back(std::make_unique<Worker>(static_cast<int>(i), _config.cpus[i], _config,
-                                                _table, _stats->slot(i), *_gate));
+                                                _table, _epoch, _stats->slot(i), *_gate));
     if ((err = _workers.back()->spawn())) {
       what = "start worker thread " + std::to_string(i);
       _workers.pop_back();
@@ -61,6 +61,27 @@ int Server::start(Config config, std::unique_ptr<ResponseTable> table, std::stri
 
 void Server::request_stop(StopMode mode) {
   for (auto& w : _workers) w->request_stop(mode);
+}
+
+void Server::reload(std::unique_ptr<ResponseTable> table) {
+  const ResponseTable* old = _table.exchange(table.get(), std::memory_order_acq_rel);
+  // The epoch moves after the new table is visible: a worker that sees the new epoch also
+  // sees the new table, so passing a quiescent point in it proves it dropped the old one.
+  uint64_t e = _epoch.fetch_add(1, std::memory_order_acq_rel) + 1;
+  _retired.push_back({std::unique_ptr<ResponseTable>(const_cast<ResponseTable*>(old)), e});
+  _table_owner.release();  // ownership of the old table moved to _retired
+  _table_owner = std::move(table);
+  for (auto& w : _workers) w->wake();  // an idle worker passes its quiescent point now
+}
+
+size_t Server::reclaim() {
+  for (auto it = _retired.begin(); it != _retired.end();) {
+    bool passed = true;
+    for (auto& w : _workers) passed = passed && w->quiescent() >= it->epoch;
+    if (passed && !it->table->pinned()) it = _retired.erase(it);
+    else ++it;
+  }
+  return _retired.size();
 }
 
 void Server::join() {

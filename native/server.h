@@ -44,6 +44,13 @@ class Server {
   // success every worker has pinned itself, bound its sockets and is serving.
   int start(Config config, std::unique_ptr<ResponseTable> table, std::string& what);
   void request_stop(StopMode mode);  // never blocks
+
+  // JS thread. Publishes a new table at once (one atomic store); the old one is retired and
+  // freed by reclaim() once every worker has passed a quiescent point and no pending write
+  // still points into it.
+  void reload(std::unique_ptr<ResponseTable> table);
+  // Frees what can be freed; returns how many retired tables are still waiting.
+  size_t reclaim();
   // Blocks until every worker has exited. Safe from several threads at once (libuv's pool
   // and the environment's cleanup hook may both get here).
   void join();
@@ -56,6 +63,12 @@ class Server {
   Config _config;
   std::unique_ptr<ResponseTable> _table_owner;
   std::atomic<const ResponseTable*> _table{nullptr};
+  std::atomic<uint64_t> _epoch{0};
+  struct Retired {
+    std::unique_ptr<ResponseTable> table;
+    uint64_t epoch;
+  };
+  std::vector<Retired> _retired;  // JS thread only
   std::shared_ptr<StatsBlock> _stats;
   std::unique_ptr<StartGate> _gate;
   std::vector<std::unique_ptr<Worker>> _workers;

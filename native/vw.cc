@@ -316,6 +316,36 @@ Napi::Value js_request_stop(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
+// reload(handle, table): { ok: true } once the new table serves, or { ok: false, ... } (the
+// old table stays). Builds the table here, on the JS thread, off every worker's path.
+Napi::Value js_reload(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  Handle* h = get_handle(info);
+  if (!h) return env.Undefined();
+  if (info.Length() < 2 || !info[1].IsObject()) {
+    fail_type(env, "reload(handle, table)");
+    return env.Undefined();
+  }
+  std::vector<ResponseSpec> routes, errors;
+  if (!read_specs(info[1].As<Napi::Object>(), "routes", routes) ||
+      !read_specs(info[1].As<Napi::Object>(), "errors", errors))
+    return env.Undefined();
+  auto table = std::make_unique<ResponseTable>();
+  std::string bad = table->build(routes, errors);
+  if (!bad.empty()) return error_value(env, EINVAL, "response table: " + bad);
+  h->server->reload(std::move(table));
+  Napi::Object r = Napi::Object::New(env);
+  r.Set("ok", true);
+  return r;
+}
+
+// reclaim(handle): frees retired tables no worker can still read; returns how many remain.
+Napi::Value js_reclaim(const Napi::CallbackInfo& info) {
+  Handle* h = get_handle(info);
+  if (!h) return info.Env().Undefined();
+  return Napi::Number::New(info.Env(), static_cast<double>(h->server->reclaim()));
+}
+
 // Joins the worker threads on libuv's pool, so the JS thread stays free to take a second
 // signal while a graceful stop drains.
 class JoinWork : public Napi::AsyncWorker {
@@ -361,6 +391,8 @@ Napi::Object init(Napi::Env env, Napi::Object exports) {
   exports.Set("statsLayout", Napi::Function::New(env, js_stats_layout, "statsLayout"));
   exports.Set("trialCpus", Napi::Function::New(env, js_trial_cpus, "trialCpus"));
   exports.Set("start", Napi::Function::New(env, js_start, "start"));
+  exports.Set("reload", Napi::Function::New(env, js_reload, "reload"));
+  exports.Set("reclaim", Napi::Function::New(env, js_reclaim, "reclaim"));
   exports.Set("requestStop", Napi::Function::New(env, js_request_stop, "requestStop"));
   exports.Set("join", Napi::Function::New(env, js_join, "join"));
   return exports;

@@ -16,8 +16,9 @@
 namespace vw {
 
 Worker::Worker(int id, int cpu, const Config& config,
-               const std::atomic<const ResponseTable*>& table, StatsSlot& stats, StartGate& gate)
-    : _id(id), _cpu(cpu), _config(config), _table(table), _stats(stats), _gate(gate) {}
+               const std::atomic<const ResponseTable*>& table, const std::atomic<uint64_t>& epoch,
+               StatsSlot& stats, StartGate& gate)
+    : _id(id), _cpu(cpu), _config(config), _table(table), _epoch(epoch), _stats(stats), _gate(gate) {}
 
 Worker::~Worker() { join(); }
 
@@ -39,6 +40,10 @@ void Worker::request_stop(StopMode mode) {
   int prev = _stop_mode.load();
   if (mode <= prev) return;
   _stop_mode.store(mode);
+  wake();
+}
+
+void Worker::wake() {
   uint64_t one = 1;
   ssize_t n = ::write(_wake.get(), &one, sizeof(one));
   (void)n;  // EAGAIN means a wake-up is already pending: as good
@@ -85,7 +90,7 @@ bool Worker::start_steps() {
 
 void Worker::run() {
   bool ok = start_steps();
-  WorkerEnv env{_id, _config, _table, _stats, _listeners, _wake.get(), _stop_mode};
+  WorkerEnv env{_id, _config, _table, _stats, _listeners, _wake.get(), _stop_mode, _epoch, _quiescent};
   std::unique_ptr<Engine> engine;
   if (ok) {
     engine = make_engine(_config.engine, env);

@@ -17,7 +17,7 @@ class StartGate;
 class Worker {
  public:
   Worker(int id, int cpu, const Config& config, const std::atomic<const ResponseTable*>& table,
-         StatsSlot& stats, StartGate& gate);
+         const std::atomic<uint64_t>& epoch, StatsSlot& stats, StartGate& gate);
   ~Worker();
   Worker(const Worker&) = delete;
   Worker& operator=(const Worker&) = delete;
@@ -26,6 +26,9 @@ class Worker {
   // JS thread: asks the worker to stop (graceful or immediate); never blocks.
   void request_stop(StopMode mode);
   void join();  // blocks until the thread has exited
+  void wake();  // JS thread: makes the worker pass a quiescent point soon (after a reload)
+  // The reload epoch this worker last passed a quiescent point in (QSBR).
+  uint64_t quiescent() const { return _quiescent.load(std::memory_order_acquire); }
   // Valid once the start gate has seen this worker report.
   const WorkerStatus& status() const { return _status; }
 
@@ -38,6 +41,8 @@ class Worker {
   int _cpu;
   const Config& _config;
   const std::atomic<const ResponseTable*>& _table;
+  const std::atomic<uint64_t>& _epoch;
+  std::atomic<uint64_t> _quiescent{0};
   StatsSlot& _stats;
   StartGate& _gate;
   WorkerStatus _status;

@@ -7,7 +7,7 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 
 import { parseListen, resolveConfig, type Options } from "./config";
-import { attach, defaultControlPath } from "./control";
+import { attach, defaultControlPath, requestReload } from "./control";
 import { cpusReport } from "./cpus-report";
 import { readConfigFile } from "./config-file";
 import { ConfigError, StartError } from "./errors";
@@ -17,6 +17,7 @@ import { serve, type ViewOptions } from "./serve";
 const HELP = `Usage: vw [options]          serve
        vw stats [options]    attach to a running vw and show its live figures
        vw cpus [--policy P]  what vw sees: CPUs, real-time privilege, throttling, a trial
+       vw reload [--port N | --socket PATH]   reload a running vw's content
 
 A CPU-pinned, real-time HTTP/1.1 server: one SCHED_FIFO worker thread per CPU.
 
@@ -200,6 +201,13 @@ async function statsCommand(args: string[]): Promise<number> {
   return 0;
 }
 
+async function reloadCommand(args: string[]): Promise<number> {
+  const v = parse(() => parseArgs({ args, options: { port: statsSpec.port, socket: statsSpec.socket }, strict: true, allowPositionals: false }).values);
+  const answer = await requestReload(v.socket ?? defaultControlPath(num("port", v.port) ?? 8085));
+  (answer.ok ? console.log : console.error)(`vw: ${answer.message}`);
+  return answer.ok ? 0 : 1;
+}
+
 function cpusCommand(args: string[]): number {
   const v = parse(() => parseArgs({ args, options: cpusSpec, strict: true, allowPositionals: false }).values);
   const policy = v.policy ?? "fifo";
@@ -214,6 +222,7 @@ async function main(argv: string[]): Promise<number> {
   try {
     if (argv[0] === "stats") return await statsCommand(argv.slice(1));
     if (argv[0] === "cpus") return cpusCommand(argv.slice(1));
+    if (argv[0] === "reload") return await reloadCommand(argv.slice(1));
     return await serveCommand(argv[0] === "serve" ? argv.slice(1) : argv);
   } catch (err) {
     if (err instanceof ConfigError) {

@@ -12,6 +12,11 @@ export function defaultControlPath(port: number): string {
   return path.join(os.tmpdir(), `vw-${port}.sock`);
 }
 
+/** What a control client may ask besides "stats". */
+export interface ControlCommands {
+  reload(): { ok: boolean; message: string };
+}
+
 export class ControlServer {
   private readonly server: net.Server;
   private readonly subscribers = new Set<net.Socket>();
@@ -19,12 +24,13 @@ export class ControlServer {
   private constructor(
     readonly path: string,
     server: net.Server,
+    private readonly commands: ControlCommands,
   ) {
     this.server = server;
   }
 
   /** Listens on `file`, replacing a stale socket left by a vw that died; mode 0600. */
-  static async open(file: string): Promise<ControlServer> {
+  static async open(file: string, commands: ControlCommands): Promise<ControlServer> {
     if (fs.existsSync(file)) {
       const alive = await new Promise<boolean>((resolve) => {
         const s = net.connect(file);
@@ -38,7 +44,7 @@ export class ControlServer {
         throw new Error(`a stale control socket ${file} belongs to another user; remove it, or give --control PATH`);
       }
     }
-    const cs: ControlServer = new ControlServer(file, net.createServer((sock) => cs.onClient(sock)));
+    const cs: ControlServer = new ControlServer(file, net.createServer((sock) => cs.onClient(sock)), commands);
     const old = process.umask(0o177); // the socket is created 0600: no window where others could connect
     try {
       await new Promise<void>((resolve, reject) => {
@@ -62,7 +68,8 @@ export class ControlServer {
         const cmd = buf.slice(0, nl).trim();
         buf = buf.slice(nl + 1);
         if (cmd === "stats") this.subscribers.add(sock);
-        else sock.end(`${JSON.stringify({ error: `unknown command "${cmd}"; try "stats"` })}\n`);
+        else if (cmd === "reload") sock.end(`${JSON.stringify(this.commands.reload())}\n`);
+        else sock.end(`${JSON.stringify({ ok: false, message: `unknown command "${cmd}"; try "stats" or "reload"` })}\n`);
       }
       if (buf.length > 1024) sock.destroy();
     });
@@ -97,6 +104,27 @@ export class ControlServer {
       // already gone
     }
   }
+}
+
+/** `vw reload`: asks a running vw to reload its content; resolves with its answer. */
+export function requestReload(file: string): Promise<{ ok: boolean; message: string }> {
+  return new Promise((resolve, reject) => {
+    const sock = net.connect(file);
+    let buf = "";
+    sock.setEncoding("utf8");
+    sock.once("connect", () => sock.write("reload\n"));
+    sock.on("data", (d: string) => (buf += d));
+    sock.once("error", (err: NodeJS.ErrnoException) =>
+      reject(err.code === "ENOENT" || err.code === "ECONNREFUSED" ? new Error(`no vw is running with control socket ${file}; start one, or give --port/--socket`) : err),
+    );
+    sock.once("close", () => {
+      try {
+        resolve(JSON.parse(buf) as { ok: boolean; message: string });
+      } catch {
+        reject(new Error(`no answer from ${file}`));
+      }
+    });
+  });
 }
 
 /** `vw stats`: attach to a running vw and hand each interval to `onInterval`. */

@@ -22,6 +22,13 @@ export interface Server {
   stop(): Promise<void>;
   /** Closes everything at once; the pending stop() promise resolves when workers have exited. */
   stopNow(): void;
+  /**
+   * Swaps in a new table atomically; open connections keep going. The old table is freed once
+   * no worker can still read it. Throws StartError when the addon refuses the table.
+   */
+  reload(table: NativeTable): void;
+  /** Retired tables not freed yet (0 once every worker has moved on). */
+  retired(): number;
 }
 
 function hint(f: NativeFailure): { code: string; text: string } {
@@ -59,6 +66,15 @@ export function start(config: Config, table: NativeTable = buildTable(config.con
   const stats = new StatsReader(r.stats, r.workers.length);
   let joined: Promise<void> | undefined;
   const join = (): Promise<void> => (joined ??= native().join(handle));
+  let reclaimTimer: NodeJS.Timeout | undefined;
+  const reclaimSoon = (): void => {
+    // Workers pass a quiescent point within microseconds of the wake-up; a pending write to a
+    // slow reader can hold an old table longer, so keep trying, unobtrusively.
+    clearTimeout(reclaimTimer);
+    if (joined || native().reclaim(handle) === 0) return;
+    reclaimTimer = setTimeout(reclaimSoon, 20);
+    reclaimTimer.unref();
+  };
   return {
     workers: r.workers,
     listen: r.listen,
@@ -71,6 +87,14 @@ export function start(config: Config, table: NativeTable = buildTable(config.con
     stopNow() {
       native().requestStop(handle, true);
       void join();
+    },
+    reload(table: NativeTable) {
+      const r = native().reload(handle, table);
+      if (!r.ok) throw new StartError(hint(r).text, "EINVAL");
+      setImmediate(reclaimSoon);
+    },
+    retired() {
+      return joined ? 0 : native().reclaim(handle);
     },
   };
 }

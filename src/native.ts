@@ -102,6 +102,8 @@ export interface NativeAddon {
   trialCpus(cpus: number[], policy: "fifo" | "rr" | "other", priority: number): CpuTrial[];
   statsLayout(): StatsLayout;
   start(config: NativeConfig, table: NativeTable): NativeStarted | NativeFailure;
+  reload(handle: ServerHandle, table: NativeTable): { ok: true } | NativeFailure;
+  reclaim(handle: ServerHandle): number;
   requestStop(handle: ServerHandle, immediate: boolean): void;
   join(handle: ServerHandle): Promise<void>;
 }

@@ -1,7 +1,9 @@
 // serve.ts: the `vw` command itself: start the workers, say what started, show the live view,
 // open the control socket and metrics, and stop on signals.
 import type { Config } from "./config";
+import { buildTable } from "./content";
 import { ControlServer, defaultControlPath } from "./control";
+import { watchContent, watchedPaths } from "./watch";
 import { start, type Server } from "./index";
 import { serveMetrics } from "./metrics";
 import type { NativeListen } from "./native";
@@ -54,9 +56,27 @@ export async function serve(config: Config, view: ViewOptions): Promise<number> 
   const identities = server.workers.map((w) => ({ id: w.id, cpu: w.cpu, tid: w.tid }));
   const sampler = new Sampler(server.stats, identities);
   const live = new LiveView(view.verbose);
+  // Built in TS off the hot path, checked by the addon, then swapped in whole; a broken new
+  // table is refused and the old one keeps serving.
+  const reload = (why: string): { ok: boolean; message: string } => {
+    try {
+      const table = buildTable(config.content);
+      server.reload(table);
+      const message = `reloaded (${why}): ${table.routes.length} routes`;
+      console.error(`vw: ${message}`);
+      return { ok: true, message };
+    } catch (err) {
+      const message = `reload (${why}) refused: ${(err as Error).message}; still serving the previous content`;
+      console.error(`vw: ${message}`);
+      return { ok: false, message };
+    }
+  };
   let control: ControlServer | undefined;
+  let unwatch = (): void => undefined;
   try {
-    control = await ControlServer.open(view.control ?? defaultControlPath(server.listen[0].port));
+    control = await ControlServer.open(view.control ?? defaultControlPath(server.listen[0].port), { reload: () => reload("vw reload") });
+    const paths = watchedPaths(config.content);
+    if (config.watch && paths.length > 0) unwatch = watchContent(paths, () => reload("a served file changed"));
     if (view.metrics) await serveMetrics(view.metrics, server.stats, identities);
   } catch (err) {
     server.stopNow();
@@ -90,6 +110,7 @@ export async function serve(config: Config, view: ViewOptions): Promise<number> 
         server.stopNow();
         return;
       }
+      unwatch();
       void server.stop().then(() => {
         clearInterval(tick);
         control?.close();
@@ -101,5 +122,6 @@ export async function serve(config: Config, view: ViewOptions): Promise<number> 
     };
     process.on("SIGINT", onSignal);
     process.on("SIGTERM", onSignal);
+    process.on("SIGHUP", () => reload("SIGHUP"));
   });
 }
