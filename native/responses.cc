@@ -143,7 +143,9 @@ int64_t parse_http_date(std::string_view s) {
   int64_t month = 0;
   for (int i = 0; i < 12 && !month; i++)
     if (std::memcmp(months + 3 * i, s.data() + 8, 3) == 0) month = i + 1;
-  if (day < 1 || day > 31 || year < 1970 || h < 0 || m < 0 || sec < 0 || !month) return -1;
+  if (day < 1 || day > 31 || year < 1970 || h < 0 || h > 23 || m < 0 || m > 59 || sec < 0 ||
+      sec > 60 || !month)
+    return -1;
   // Days from the civil date (proleptic Gregorian), without the C library's time zone state.
   int64_t y = year - (month <= 2);
   int64_t era = y / 400;
