@@ -23,7 +23,10 @@ const HELP: Record<string, string> = {
   cpu: "CPU the worker last reported running on.",
 };
 
-export function renderMetrics(stats: StatsReader, workers: readonly WorkerIdentity[]): string {
+/** Process-wide gauges beside the per-worker counters, e.g. tables awaiting reclamation. */
+export type Gauges = () => Record<string, { help: string; value: number }>;
+
+export function renderMetrics(stats: StatsReader, workers: readonly WorkerIdentity[], gauges?: Gauges): string {
   const snap = stats.snapshot();
   const out: string[] = [];
   const names = Object.keys(snap[0] ?? {});
@@ -47,6 +50,11 @@ export function renderMetrics(stats: StatsReader, workers: readonly WorkerIdenti
     out.push(`vw_cpu_seconds_total{worker="${workers[i].id}",mode="user"} ${t.userSec}`);
     out.push(`vw_cpu_seconds_total{worker="${workers[i].id}",mode="system"} ${t.sysSec}`);
   });
+  for (const [name, g] of Object.entries(gauges?.() ?? {})) {
+    out.push(`# HELP vw_${name} ${g.help}`);
+    out.push(`# TYPE vw_${name} gauge`);
+    out.push(`vw_${name}{process="vw"} ${g.value}`);
+  }
   return `${out.join("\n")}\n`;
 }
 
@@ -54,6 +62,7 @@ export async function serveMetrics(
   addr: NativeListen,
   stats: StatsReader,
   workers: readonly WorkerIdentity[],
+  gauges?: Gauges,
 ): Promise<http.Server> {
   const server = http.createServer((req, res) => {
     if (req.url !== "/metrics" || (req.method !== "GET" && req.method !== "HEAD")) {
@@ -62,7 +71,7 @@ export async function serveMetrics(
     }
     // Connection: close, so a scraper never holds an fd the workers might need.
     res.writeHead(200, { "Content-Type": "text/plain; version=0.0.4; charset=utf-8", Connection: "close" });
-    res.end(req.method === "HEAD" ? undefined : renderMetrics(stats, workers));
+    res.end(req.method === "HEAD" ? undefined : renderMetrics(stats, workers, gauges));
   });
   await new Promise<void>((resolve, reject) => {
     server.once("error", reject);

@@ -77,7 +77,11 @@ export async function serve(config: Config, view: ViewOptions): Promise<number> 
     control = await ControlServer.open(view.control ?? defaultControlPath(server.listen[0].port), { reload: () => reload("vw reload") });
     const paths = watchedPaths(config.content);
     if (config.watch && paths.length > 0) unwatch = watchContent(paths, () => reload("a served file changed"));
-    if (view.metrics) await serveMetrics(view.metrics, server.stats, identities);
+    if (view.metrics) {
+      await serveMetrics(view.metrics, server.stats, identities, () => ({
+        tables_retired: { help: "Replaced response tables not freed yet (a worker may still read them).", value: server.retired() },
+      }));
+    }
   } catch (err) {
     server.stopNow();
     control?.close();
