@@ -4,19 +4,22 @@ export interface BenchArgs {
   durationSec: number;
   warmupSec: number;
   scenarios: string[] | null; // null: all available
-  servers: string[] | null;
+  servers: string[] | null; // without --servers: DEFAULT_SERVERS
   /** true when neither --rounds nor --duration nor --quick was given: defaults may shrink to fit the time budget */
   defaults: boolean;
   perf: boolean;
   outDir: string | null;
 }
 
+/** The servers run when --servers is not given; vw-live (vw with its live view on) is opt-in. */
+export const DEFAULT_SERVERS: readonly string[] = ["vw", "floor", "node", "nginx", "h2o"];
+
 export const USAGE = `usage: npm run bench -- [flags]
   --rounds R          measured rounds, servers interleaved per round (default 5)
   --duration S        seconds measured per run, whole seconds (default 3)
   --warmup S          seconds of warm-up load per run (default 1)
   --scenarios a,b     subset of: ka100,ka300,close50,pipe16,weighttp
-  --servers a,b       subset of: vw,floor,node,nginx,h2o
+  --servers a,b       subset of: vw,floor,node,nginx,h2o (default), vw-live (opt-in)
   --quick             1 round, 2 s (smoke test)
   --no-perf           skip the 1 s perf stat window (syscalls/ctx switches become n/a)
   --out DIR           where latest.json/latest.svg go (default bench/results)`;
@@ -80,5 +83,6 @@ export function parseArgs(argv: readonly string[]): BenchArgs {
         throw new Error(`unknown flag ${flag}\n${USAGE}`);
     }
   }
+  a.servers ??= [...DEFAULT_SERVERS];
   return a;
 }

@@ -33,27 +33,36 @@ export interface RunningServer {
 
 const root = repoRoot();
 
-const vw: ServerDef = {
-  name: "vw",
-  startupSec: 0.6,
-  prepare() {
-    const cli = path.join(root, "dist", "src", "cli.js");
-    return fs.existsSync(cli) ? null : "dist/src/cli.js not built (run `npm run build`)";
-  },
-  command(ctx) {
-    // One worker thread, pinned by vw itself to the first server CPU; the node
-    // process (main thread + worker) is what we measure.
-    const cli = path.join(root, "dist", "src", "cli.js");
-    const args = [cli, "--port", String(ctx.port), "--workers", "1", "--cpus", String(ctx.serverCpus[0]), "--quiet"];
-    return { cmd: process.execPath, args };
-  },
-};
+function vwDef(name: string, quiet: boolean): ServerDef {
+  return {
+    name,
+    startupSec: 0.6,
+    prepare() {
+      const cli = path.join(root, "dist", "src", "cli.js");
+      return fs.existsSync(cli) ? null : "dist/src/cli.js not built (run `npm run build`)";
+    },
+    command(ctx) {
+      // One worker thread, pinned by vw itself to the first server CPU; the node
+      // process (main thread + worker) is what we measure.
+      const cli = path.join(root, "dist", "src", "cli.js");
+      const args = [cli, "--port", String(ctx.port), "--workers", "1", "--cpus", String(ctx.serverCpus[0])];
+      return { cmd: process.execPath, args: quiet ? [...args, "--quiet"] : args };
+    },
+  };
+}
 
-/** floor.c compiled once into a cache dir; rebuilt when the source is newer. */
-function floorBinary(): { bin: string; error: string | null } {
-  const src = path.join(root, "bench", "floor.c");
-  const bin = path.join(os.tmpdir(), "vw-bench-cache", "floor");
-  if (!fs.existsSync(src)) return { bin, error: "bench/floor.c not found" };
+const vw = vwDef("vw", true);
+/** vw with its live view on (printed once a second into a pipe proc.ts drains): the stats' cost. Opt-in. */
+const vwLive = vwDef("vw-live", false);
+
+/**
+ * bench/<source> compiled with `cc -O2` once into a cache dir, and again whenever the
+ * source is newer. `error` is why it cannot be used here (no cc, compile failure).
+ */
+export function compiledC(source: string): { bin: string; error: string | null } {
+  const src = path.join(root, "bench", source);
+  const bin = path.join(os.tmpdir(), "vw-bench-cache", path.basename(source, ".c"));
+  if (!fs.existsSync(src)) return { bin, error: `bench/${source} not found` };
   const cc = which("cc");
   if (cc === null) return { bin, error: "no C compiler (cc) on PATH" };
   try {
@@ -66,6 +75,8 @@ function floorBinary(): { bin: string; error: string | null } {
   }
   return { bin, error: null };
 }
+
+const floorBinary = (): { bin: string; error: string | null } => compiledC("floor.c");
 
 const floor: ServerDef = {
   name: "floor",
@@ -83,23 +94,34 @@ const node: ServerDef = {
   command: (ctx) => ({ cmd: process.execPath, args: [path.join(__dirname, "node-http-server.js"), String(ctx.port)] }),
 };
 
-const nginx: ServerDef = {
-  name: "nginx",
-  startupSec: 0.1,
-  prepare: () => (which("nginx") === null ? "nginx not on PATH (apt-get install nginx-light)" : null),
-  command(ctx) {
-    // Single process (master_process off): the PID we spawn is the one serving.
-    const dir = path.join(ctx.tmpDir, `nginx-${ctx.port}`);
-    fs.mkdirSync(dir, { recursive: true });
-    const conf = path.join(dir, "nginx.conf");
-    fs.writeFileSync(
-      conf,
-      `worker_processes 1;
-daemon off;
-master_process off;
-pid ${dir}/nginx.pid;
+/**
+ * nginx answering 200 "x" on every path. workers = 1 (the load bench): a single process
+ * (master_process off), so the PID we spawn is the one serving. workers > 1: a master and that
+ * many workers, each pinned to its own CPU (worker_cpu_affinity auto); the spawned PID is the
+ * master, the workers are its children (see childPids). `connections` is worker_connections.
+ */
+export function nginxDef(o: { workers?: number; connections?: number } = {}): ServerDef {
+  const workers = o.workers ?? 1;
+  const connections = o.connections ?? 4096;
+  return {
+    name: "nginx",
+    startupSec: 0.1,
+    prepare: () => (which("nginx") === null ? "nginx not on PATH (apt-get install nginx-light)" : null),
+    command(ctx) {
+      const dir = path.join(ctx.tmpDir, `nginx-${ctx.port}`);
+      fs.mkdirSync(dir, { recursive: true });
+      const conf = path.join(dir, "nginx.conf");
+      const procs =
+        workers === 1
+          ? "worker_processes 1;\ndaemon off;\nmaster_process off;"
+          : `worker_processes ${workers};\nworker_cpu_affinity auto;\ndaemon off;\nmaster_process on;`;
+      const nofile = connections > 4096 ? `worker_rlimit_nofile ${connections * 2 + 64};\n` : "";
+      fs.writeFileSync(
+        conf,
+        `${procs}
+${nofile}pid ${dir}/nginx.pid;
 error_log /dev/null;
-events { worker_connections 4096; }
+events { worker_connections ${connections}; }
 http {
   access_log off;
   keepalive_requests 1000000;
@@ -110,10 +132,13 @@ http {
   }
 }
 `,
-    );
-    return { cmd: "nginx", args: ["-p", dir, "-c", conf, "-e", "/dev/null"] };
-  },
-};
+      );
+      return { cmd: "nginx", args: ["-p", dir, "-c", conf, "-e", "/dev/null"] };
+    },
+  };
+}
+
+const nginx = nginxDef();
 
 const h2o: ServerDef = {
   name: "h2o",
@@ -145,7 +170,32 @@ hosts:
   },
 };
 
-export const ALL_SERVERS: readonly ServerDef[] = [vw, floor, node, nginx, h2o];
+/** Every server `--servers` may name; vw-live is opt-in (not in args.ts DEFAULT_SERVERS). */
+export const ALL_SERVERS: readonly ServerDef[] = [vw, vwLive, floor, node, nginx, h2o];
+
+/** PIDs of the direct children of `pid` (e.g. nginx's workers under its master), from /proc. */
+export function childPids(pid: number): number[] {
+  const out = new Set<number>();
+  try {
+    for (const tid of fs.readdirSync(`/proc/${pid}/task`)) {
+      const text = fs.readFileSync(`/proc/${pid}/task/${tid}/children`, "utf8").trim();
+      for (const c of text.split(/\s+/)) if (c !== "") out.add(Number(c));
+    }
+    return [...out];
+  } catch {
+    // no /proc/PID/task/TID/children (CONFIG_PROC_CHILDREN off): scan every /proc/N/stat
+  }
+  for (const d of fs.readdirSync("/proc")) {
+    if (!/^\d+$/.test(d)) continue;
+    try {
+      const st = fs.readFileSync(`/proc/${d}/stat`, "utf8");
+      if (Number(st.slice(st.lastIndexOf(")") + 2).split(" ")[1]) === pid) out.add(Number(d));
+    } catch {
+      // gone
+    }
+  }
+  return [...out];
+}
 
 export async function startServer(def: ServerDef, ctx: LaunchContext): Promise<RunningServer> {
   const { cmd, args } = def.command(ctx);

@@ -41,8 +41,10 @@ export async function runWeighttp(o: {
   connections: number;
   clientCpus: string;
   limitSec: number;
+  /** weighttp -t (default 1) */
+  threads?: number;
 }): Promise<WeighttpResult> {
-  const args = ["-c", o.clientCpus, o.bin, "-n", String(o.requests), "-c", String(o.connections), "-t", "1", "-k", o.url];
+  const args = ["-c", o.clientCpus, o.bin, "-n", String(o.requests), "-c", String(o.connections), "-t", String(o.threads ?? 1), "-k", o.url];
   const child = proc.start("taskset", args, { keepStdout: true });
   const cpu = sampleCpu(child.pid);
   const { code, timedOut } = await proc.waitBounded(child, o.limitSec * 1000);

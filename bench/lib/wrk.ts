@@ -23,6 +23,8 @@ export interface WrkOptions {
   connections: number;
   durationSec: number;
   clientCpus: string;
+  /** wrk -t (default 1) */
+  threads?: number;
   headers?: readonly string[];
   luaScript?: string;
 }
@@ -71,7 +73,7 @@ export function writePipelineScript(dir: string, depth: number, urlPath: string)
 }
 
 export async function runWrk(o: WrkOptions): Promise<WrkResult> {
-  const args = ["-c", o.clientCpus, "wrk", "-t1", `-c${o.connections}`, `-d${o.durationSec}s`, "--latency"];
+  const args = ["-c", o.clientCpus, "wrk", `-t${o.threads ?? 1}`, `-c${o.connections}`, `-d${o.durationSec}s`, "--latency"];
   for (const h of o.headers ?? []) args.push("-H", h);
   if (o.luaScript !== undefined) args.push("-s", o.luaScript);
   args.push(o.url);
