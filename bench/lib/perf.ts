@@ -40,11 +40,12 @@ export interface PerfSession {
 }
 
 /**
- * Attach to `pid` (all its threads) now, pinned to the client CPUs so perf never
- * runs on the server's. Counting runs until finish().
+ * Attach to `pid` (all its threads; several PIDs are summed) now, pinned to the client CPUs
+ * so perf never runs on the server's. Counting runs until finish().
  */
-export async function attach(pid: number, clientCpus: string): Promise<PerfSession> {
-  const child = proc.start("taskset", ["-c", clientCpus, "perf", "stat", "-e", EVENTS, "-x,", "-p", String(pid)], {
+export async function attach(pid: number | readonly number[], clientCpus: string): Promise<PerfSession> {
+  const pids = typeof pid === "number" ? String(pid) : pid.join(",");
+  const child = proc.start("taskset", ["-c", clientCpus, "perf", "stat", "-e", EVENTS, "-x,", "-p", pids], {
     keepStdout: true,
   });
   // perf needs a moment to open its counters; the server is idle meanwhile, so
