@@ -109,10 +109,9 @@ export interface NativeAddon {
 }
 
 const root = path.resolve(__dirname, "..", "..");
-const candidates = [
-  path.join(root, "build", "Release", "vw.node"),
-  path.join(root, "build", "Debug", "vw.node"),
-];
+// VW_ADDON=debug prefers the sanitizer build (npm run test:asan).
+const order = process.env.VW_ADDON === "debug" ? ["Debug", "Release"] : ["Release", "Debug"];
+const candidates = order.map((b) => path.join(root, "build", b, "vw.node"));
 
 function load(): NativeAddon {
   const tried: string[] = [];

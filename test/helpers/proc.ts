@@ -32,6 +32,17 @@ export function isRoot(): boolean {
 export function worldReadableCopy(): string {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), "vw-copy-"));
   fs.cpSync(path.join(root, "dist"), path.join(dir, "dist"), { recursive: true });
+  // The runtime dependencies, and theirs (mime-types → mime-db), nothing from devDependencies.
+  const copyDep = (name: string): void => {
+    const to = path.join(dir, "node_modules", name);
+    if (fs.existsSync(to)) return;
+    const from = path.join(root, "node_modules", name);
+    fs.cpSync(from, to, { recursive: true });
+    const pkg = JSON.parse(fs.readFileSync(path.join(from, "package.json"), "utf8")) as { dependencies?: Record<string, string> };
+    for (const dep of Object.keys(pkg.dependencies ?? {})) copyDep(dep);
+  };
+  const own = JSON.parse(fs.readFileSync(path.join(root, "package.json"), "utf8")) as { dependencies?: Record<string, string> };
+  for (const dep of Object.keys(own.dependencies ?? {})) copyDep(dep);
   fs.mkdirSync(path.join(dir, "build", "Release"), { recursive: true });
   fs.copyFileSync(path.join(root, "build", "Release", "vw.node"), path.join(dir, "build", "Release", "vw.node"));
   fs.copyFileSync(path.join(root, "package.json"), path.join(dir, "package.json"));

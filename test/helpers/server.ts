@@ -37,7 +37,7 @@ export async function startVw(args: string[] = [], opts: SpawnOptions = {}): Pro
   const wrap = opts.wrap ?? [];
   const cmd = wrap.length > 0 ? wrap[0] : process.execPath;
   const cmdArgs = wrap.length > 0 ? [...wrap.slice(1), process.execPath, ...full] : full;
-  const child = spawn(cmd, cmdArgs, { stdio: ["ignore", "pipe", "pipe"], env: opts.env ?? process.env });
+  const child = spawn(cmd, cmdArgs, { stdio: ["ignore", "pipe", "pipe"], env: vwEnv(opts.env) });
   let out = "";
   let err = "";
   child.stdout!.on("data", (d: Buffer) => (out += d.toString()));
@@ -84,7 +84,7 @@ export function runVw(args: string[], opts: SpawnOptions = {}): Promise<{ code: 
   const script = opts.cli ?? cli;
   const cmdArgs = wrap.length > 0 ? [...wrap.slice(1), process.execPath, script, ...args] : [script, ...args];
   return new Promise((resolve) => {
-    const child = spawn(cmd, cmdArgs, { stdio: ["ignore", "pipe", "pipe"] });
+    const child = spawn(cmd, cmdArgs, { stdio: ["ignore", "pipe", "pipe"], env: vwEnv(opts.env) });
     let stdout = "";
     let stderr = "";
     child.stdout.on("data", (d: Buffer) => (stdout += d.toString()));
@@ -95,6 +95,15 @@ export function runVw(args: string[], opts: SpawnOptions = {}): Promise<{ code: 
       resolve({ code, stdout, stderr });
     });
   });
+}
+
+/**
+ * The environment vw runs with: VW_TEST_PRELOAD (set by `npm run test:asan`) becomes vw's
+ * LD_PRELOAD only, so the sanitizer runtime loads into vw and not into curl, ab or wrk.
+ */
+export function vwEnv(base: NodeJS.ProcessEnv = process.env): NodeJS.ProcessEnv {
+  const preload = base.VW_TEST_PRELOAD;
+  return preload ? { ...base, LD_PRELOAD: preload } : base;
 }
 
 export function sleep(ms: number): Promise<void> {
