@@ -252,8 +252,9 @@ describe("reload", () => {
       assert.equal(await retired(), 0, "every replaced table was freed");
       // Native memory stays bounded: 20 leaked tables would be 10 MiB of bodies; the allocator
       // keeps some freed memory, so allow for that, not for the leak.
+      // (Not under ASan: its quarantine keeps freed memory resident on purpose.)
       const grown = rssKiB(vw.pid) - rss0;
-      assert.ok(grown < 48 * 1024, `RSS grew ${grown} KiB over 20 reloads`);
+      if (!process.env.VW_TEST_PRELOAD) assert.ok(grown < 48 * 1024, `RSS grew ${grown} KiB over 20 reloads`);
     } finally {
       await vw.stop();
       fs.rmSync(dir, { recursive: true, force: true });
