@@ -7,7 +7,6 @@
 //     vw against a node:http server, same run, servers pinned to the same CPU
 // See bench/README.md.
 import * as fs from "node:fs";
-import * as net from "node:net";
 import * as path from "node:path";
 import { Bench } from "tinybench";
 import * as content from "../src/content";
@@ -17,6 +16,7 @@ import { Sampler } from "../src/sampler";
 import { planCpus } from "./lib/cpus";
 import { Flags, log, runEntry, startPinned, UsageError, writeResult } from "./lib/harness";
 import * as proc from "./lib/proc";
+import { RoundTripper } from "./lib/rawhttp";
 import { URL_PATH } from "./lib/scenarios";
 import { median } from "./lib/util";
 
@@ -25,57 +25,6 @@ const USAGE = `usage: npm run bench:micro -- [flags]
   --time MS     tinybench time per task (default 1000)
   --quick       200 ms per task, 1,000 files: checks that everything works
   --out DIR     where micro.json goes (default bench/results)`;
-
-/** One keep-alive connection; rt() writes one request and resolves when its whole response is in. */
-class RoundTripper {
-  private buf: Buffer = Buffer.alloc(0);
-  private waiting: { resolve: () => void; reject: (e: Error) => void } | null = null;
-  private readonly request: Buffer;
-  private constructor(private readonly sock: net.Socket, port: number) {
-    this.request = Buffer.from(`GET ${URL_PATH} HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\n\r\n`);
-    sock.setNoDelay(true);
-    sock.on("data", (d: Buffer) => this.onData(d));
-    const fail = (e: Error): void => {
-      this.waiting?.reject(e);
-      this.waiting = null;
-    };
-    sock.on("error", fail);
-    sock.on("close", () => fail(new Error("connection closed")));
-  }
-
-  static open(port: number): Promise<RoundTripper> {
-    return new Promise((resolve, reject) => {
-      const s = net.connect({ host: "127.0.0.1", port }, () => resolve(new RoundTripper(s, port)));
-      s.once("error", reject);
-    });
-  }
-
-  rt(): Promise<void> {
-    return new Promise((resolve, reject) => {
-      this.waiting = { resolve, reject };
-      this.sock.write(this.request);
-    });
-  }
-
-  private onData(d: Buffer): void {
-    this.buf = this.buf.length === 0 ? d : Buffer.concat([this.buf, d]);
-    const end = this.buf.indexOf("\r\n\r\n");
-    if (end < 0) return;
-    const head = this.buf.subarray(0, end).toString("latin1");
-    const cl = Number(/\r\ncontent-length:\s*(\d+)/i.exec(head)?.[1] ?? 0);
-    const total = end + 4 + cl;
-    if (this.buf.length < total) return;
-    this.buf = this.buf.subarray(total);
-    const w = this.waiting;
-    this.waiting = null;
-    if (!head.startsWith("HTTP/1.1 200")) w?.reject(new Error(`unexpected response: ${head.split("\r\n")[0]}`));
-    else w?.resolve();
-  }
-
-  close(): void {
-    this.sock.destroy();
-  }
-}
 
 /** 10,000 (or n) small files in 100 per directory, the shape of a static site. */
 function writeFiles(dir: string, n: number): void {
@@ -146,8 +95,8 @@ async function main(ctx: { tmpDir: string }): Promise<number> {
     const vwPort = server.listen[0]!.port;
     const nodePort = await proc.freePort();
     nodeSrv = await startPinned(process.execPath, [nodeScript, String(nodePort)], [serverCpu], nodePort);
-    const vwConn = await RoundTripper.open(vwPort);
-    const nodeConn = await RoundTripper.open(nodePort);
+    const vwConn = await RoundTripper.open(vwPort, URL_PATH);
+    const nodeConn = await RoundTripper.open(nodePort, URL_PATH);
     conns.push(vwConn, nodeConn);
 
     const sampler = new Sampler(
