@@ -257,7 +257,7 @@ async function main(ctx: { tmpDir: string }): Promise<number> {
   try {
     f = new Flags(
       process.argv.slice(2),
-      { "--rate": "number", "--conns": "number", "--duration": "number", "--warmup": "number", "--wrk-conns": "number", "--wrk-duration": "number", "--only": "string", "--quick": "switch", "--out": "string" },
+      { "--rate": "number", "--conns": "number", "--duration": "number", "--warmup": "count", "--wrk-conns": "number", "--wrk-duration": "number", "--only": "string", "--quick": "switch", "--out": "string" },
       USAGE,
     );
   } catch (e) {

@@ -273,7 +273,7 @@ function vmstatTable(rows: readonly MachineRates[]): string {
 async function main(ctx: { tmpDir: string }): Promise<number> {
   let f: Flags;
   try {
-    f = new Flags(process.argv.slice(2), { "--duration": "number", "--warmup": "number", "--connections": "number", "--quick": "switch", "--out": "string" }, USAGE);
+    f = new Flags(process.argv.slice(2), { "--duration": "number", "--warmup": "count", "--connections": "number", "--quick": "switch", "--out": "string" }, USAGE);
   } catch (e) {
     if (e instanceof UsageError) {
       log(e.message);

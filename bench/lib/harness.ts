@@ -81,7 +81,8 @@ export async function startPinned(
 /** `--flag V` / `--flag=V` / `--switch` parsing for the small entries. */
 export class Flags {
   private readonly values = new Map<string, string | true>();
-  constructor(argv: readonly string[], known: Record<string, "number" | "string" | "switch">, usage: string) {
+  /** "number": above 0; "count": 0 or more; "string"; "switch": no value. */
+  constructor(argv: readonly string[], known: Record<string, "number" | "count" | "string" | "switch">, usage: string) {
     for (let i = 0; i < argv.length; i++) {
       const [flag, inline] = argv[i]!.split("=", 2) as [string, string | undefined];
       if (flag === "-h" || flag === "--help") throw new UsageError(usage, 0);
@@ -93,9 +94,9 @@ export class Flags {
       }
       const v = inline ?? argv[++i];
       if (v === undefined || v === "") throw new UsageError(`${flag} needs a value\n${usage}`, 2);
-      if (kind === "number" && !(Number.isFinite(Number(v)) && Number(v) > 0)) {
-        throw new UsageError(`${flag} needs a number above 0\n${usage}`, 2);
-      }
+      const n = Number(v);
+      if (kind === "number" && !(Number.isFinite(n) && n > 0)) throw new UsageError(`${flag} needs a number above 0\n${usage}`, 2);
+      if (kind === "count" && !(Number.isFinite(n) && n >= 0)) throw new UsageError(`${flag} needs a number, 0 or more\n${usage}`, 2);
       this.values.set(flag, v);
     }
   }
