@@ -129,11 +129,12 @@ export function mdTable(head: readonly string[], rows: readonly (readonly string
   return [line(head), `|${w.map((n) => "-".repeat(n + 2)).join("|")}|`, ...rows.map(line)].join("\n");
 }
 
-/** Microseconds for a table: "87 µs", "1.24 ms", "52.1 ms"; n/a for null. */
+/** Microseconds for a table: "87 µs", "1.24 ms", "52.1 ms", "1.88 s"; n/a for null. */
 export function fmtUs(us: number | null | undefined): string {
   if (us === null || us === undefined || !Number.isFinite(us) || us < 0) return "n/a";
   if (us < 1000) return `${us.toFixed(us < 10 ? 1 : 0)} µs`;
   const ms = us / 1000;
+  if (ms >= 1000) return `${(ms / 1000).toFixed(2)} s`;
   return `${ms.toFixed(ms < 10 ? 2 : 1)} ms`;
 }
 
