@@ -8,6 +8,7 @@ import { start, type Server } from "./index";
 import { serveMetrics } from "./metrics";
 import type { NativeListen } from "./native";
 import { LiveView, summary } from "./render";
+import { fdLimitNotice } from "./limits";
 import { dropTarget, dropTo } from "./privileges";
 import { Sampler } from "./sampler";
 
@@ -98,6 +99,8 @@ export async function serve(config: Config, view: ViewOptions): Promise<number> 
     control.close();
     return 1;
   }
+  const fdNotice = fdLimitNotice(config.maxConns, server.workers.length);
+  if (fdNotice) console.error(`vw: ${fdNotice}`);
 
   // The interval timer also keeps Node's loop alive: the workers are native threads.
   const tick = setInterval(() => {

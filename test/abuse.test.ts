@@ -106,6 +106,20 @@ describe("slowloris", () => {
 });
 
 describe("fd exhaustion", () => {
+  it("says once when the open-file limit cannot hold --max-conns × workers", async () => {
+    const low = await startVw(["--workers", "1", "--quiet", "--max-conns", "1000"], { wrap: ["prlimit", "--nofile=200:200"] });
+    const fits = await startVw(["--workers", "1", "--quiet", "--max-conns", "100"], { wrap: ["prlimit", "--nofile=200:200"] });
+    try {
+      await waitFor(() => low.stderr().includes("open-file limit"), "the notice");
+      assert.match(low.stderr(), /^vw: open-file limit 200 .* holds about 136 connections per worker, below --max-conns 1000;/m);
+      assert.equal(low.stderr().split("open-file limit").length - 1, 1);
+      assert.doesNotMatch(fits.stderr(), /open-file limit/);
+    } finally {
+      await low.stop();
+      await fits.stop();
+    }
+  });
+
   it("EMFILE: excess connections are closed, the accept loop does not spin, service resumes", { timeout: 30000 }, async () => {
     const mport = await freePort();
     // A process limit of 96 fds: Node itself holds about 30, so the worker runs out quickly.
