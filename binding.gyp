@@ -8,6 +8,10 @@
         "native/worker.cc",
         "native/engines.cc",
         "native/engine_epoll.cc",
+        "native/engine_poll.cc",
+        "native/engine_select.cc",
+        "native/engine_blocking.cc",
+        "native/conn_ops.cc",
         "native/session.cc",
         "native/http.cc",
         "native/path.cc",
@@ -22,6 +26,18 @@
       "cflags_cc!": ["-fexceptions", "-std=gnu++17", "-std=gnu++20"],
       "cflags_cc": ["-std=c++17", "-O2", "-Wall", "-Wextra", "-fvisibility=hidden", "-fno-exceptions", "-pthread"],
       "ldflags": ["-pthread"],
+      "variables": {
+        # --engine uring needs liburing (Debian: liburing-dev). Without its header the addon is
+        # built without it, and --engine uring says how to get it. VW_NO_URING=1 forces that.
+        "vw_liburing": "<!(node -p \"process.env.VW_NO_URING !== '1' && require('fs').existsSync('/usr/include/liburing.h') ? 1 : 0\")"
+      },
+      "conditions": [
+        ["vw_liburing==1", {
+          "sources": ["native/engine_uring.cc"],
+          "defines": ["VW_HAVE_LIBURING"],
+          "libraries": ["-luring"]
+        }]
+      ],
       "configurations": {
         "Debug": {
           "cflags_cc": ["-O1", "-g", "-fno-omit-frame-pointer", "-fsanitize=address,undefined"],

@@ -30,6 +30,7 @@ struct Limits {
 
 struct Config {
   std::string engine = "epoll";  // how workers drive their sockets (engines.cc)
+  bool sqpoll = false;           // uring engine: a kernel thread polls the submission queue
   std::vector<int> cpus;  // one worker per entry, pinned to that CPU
   std::vector<ListenAddr> listen;
   Policy policy = Policy::fifo;

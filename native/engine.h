@@ -49,8 +49,15 @@ class Engine {
 };
 
 std::unique_ptr<Engine> make_epoll_engine(WorkerEnv& env);
+std::unique_ptr<Engine> make_poll_engine(WorkerEnv& env);
+std::unique_ptr<Engine> make_select_engine(WorkerEnv& env);
+std::unique_ptr<Engine> make_blocking_engine(WorkerEnv& env);
+std::unique_ptr<Engine> make_uring_engine(WorkerEnv& env);  // only when built with liburing
 
 // The engine called `name` (Config::engine), or null when this build has no such engine.
 std::unique_ptr<Engine> make_engine(const std::string& name, WorkerEnv& env);
+
+// The names make_engine knows in this build (uring only when liburing was found at build time).
+const std::vector<std::string>& engine_names();
 
 }  // namespace vw

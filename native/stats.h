@@ -17,6 +17,7 @@
   X(sys_total)       /* every system call the worker made, through sys.h */                    \
   X(sys_epoll_wait) X(sys_accept) X(sys_read) X(sys_write) X(sys_close) X(sys_epoll_ctl)       \
   X(sys_other)                                                                                 \
+  X(sys_poll) X(sys_select) X(sys_io_uring_enter) /* the waits of the other engines */          \
   X(loops)           /* event-loop iterations (one blocking wait each) */                      \
   X(events)          /* readiness events returned by all waits */                              \
   X(partial_writes)  /* writes the socket took only part of */                                 \
@@ -27,7 +28,11 @@
   X(denied)          /* connections closed at accept: peer outside --allow */                  \
   X(incoming_local)  /* --locality: accepted connections whose packets the worker's CPU handled */ \
   X(incoming_remote) /* --locality: ... handled on another CPU (SO_INCOMING_CPU) */             \
-  X(cpu)             /* the CPU getcpu reported at start and at each 1 s tick */
+  X(cpu)             /* the CPU getcpu reported at start and at each 1 s tick */              \
+  X(thread_user_us)  /* blocking engine: user CPU of connection threads that have ended */   \
+  X(thread_sys_us)   /* ... their system CPU (live threads are read from /proc) */             \
+  X(thread_cs_voluntary) X(thread_cs_involuntary) /* ... their context switches */             \
+  X(uring_setup_flags) /* io_uring engine: the IORING_SETUP_* flags the ring got (a gauge) */
 
 namespace vw {
 

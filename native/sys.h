@@ -3,6 +3,9 @@
 // Worker thread only: each Sys writes its own worker's slot.
 #pragma once
 #include <fcntl.h>
+#include <poll.h>
+#include <sys/resource.h>
+#include <sys/select.h>
 #include <sys/epoll.h>
 #include <sys/timerfd.h>
 #include <sys/socket.h>
@@ -60,6 +63,29 @@ class Sys {
   int getsockopt(int fd, int level, int name, void* val, socklen_t* len) {
     count(_s.sys_other);
     return ::getsockopt(fd, level, name, val, len);
+  }
+  int getpeername(int fd, sockaddr* sa, socklen_t* len) {
+    count(_s.sys_other);
+    return ::getpeername(fd, sa, len);
+  }
+  int getrusage_thread(rusage* ru) {
+    count(_s.sys_other);
+    return ::getrusage(RUSAGE_THREAD, ru);
+  }
+  int poll(pollfd* fds, nfds_t n, int timeout_ms) {
+    count(_s.sys_poll);
+    return ::poll(fds, n, timeout_ms);
+  }
+  int select(int nfds, fd_set* rd, fd_set* wr, fd_set* ex, timeval* timeout) {
+    count(_s.sys_select);
+    return ::select(nfds, rd, wr, ex, timeout);
+  }
+  // An io_uring_enter the caller made itself (liburing's own are counted where they are made).
+  void counted_io_uring_enter() { count(_s.sys_io_uring_enter); }
+  // System calls made on our behalf by a library, a fixed number we know of (see the caller).
+  void counted_other(uint64_t n) {
+    bump(_s.sys_total, n);
+    bump(_s.sys_other, n);
   }
 
  private:

@@ -129,6 +129,7 @@ bool read_config(Napi::Object o, Config& c) {
   std::string policy;
   uint32_t priority = 0, backlog = 0;
   if (!get_string(o, "engine", c.engine)) return false;
+  c.sqpoll = o.Get("sqpoll").ToBoolean().Value();
   if (!get_string(o, "policy", policy) || !get_u32(o, "priority", priority) ||
       !get_u32(o, "backlog", backlog))
     return false;
@@ -271,6 +272,15 @@ Napi::Value js_start(const Napi::CallbackInfo& info) {
   return r;
 }
 
+// engines(): string[]: the engines this build has (uring only when built with liburing).
+Napi::Value js_engines(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  const std::vector<std::string>& names = engine_names();
+  Napi::Array a = Napi::Array::New(env, names.size());
+  for (size_t i = 0; i < names.size(); i++) a.Set(static_cast<uint32_t>(i), names[i]);
+  return a;
+}
+
 // trialCpus(cpus, policy, priority): [{cpu, pinErrno, getcpu, rtErrno, policy, priority, tid}]
 Napi::Value js_trial_cpus(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
@@ -389,6 +399,7 @@ Napi::Object init(Napi::Env env, Napi::Object exports) {
   });
   exports.Set("allowedCpus", Napi::Function::New(env, js_allowed_cpus, "allowedCpus"));
   exports.Set("statsLayout", Napi::Function::New(env, js_stats_layout, "statsLayout"));
+  exports.Set("engines", Napi::Function::New(env, js_engines, "engines"));
   exports.Set("trialCpus", Napi::Function::New(env, js_trial_cpus, "trialCpus"));
   exports.Set("start", Napi::Function::New(env, js_start, "start"));
   exports.Set("reload", Napi::Function::New(env, js_reload, "reload"));

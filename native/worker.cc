@@ -64,6 +64,9 @@ bool Worker::start_steps() {
   WorkerStatus& st = _status;
   st.cpu = _cpu;
   st.tid = static_cast<int>(syscall(SYS_gettid));
+  // "vw-w<id>" in top -H and /proc/PID/task/TID/comm. Threads the worker starts inherit it (the
+  // blocking engine's connection threads), which is how the launcher finds them.
+  pthread_setname_np(pthread_self(), ("vw-w" + std::to_string(_id)).c_str());
   // Pin before anything else, so every allocation and socket is made on the worker's CPU.
   if (int err = pin_self(_cpu)) {
     st.err = err;

@@ -1,0 +1,458 @@
+// engine_blocking.cc: the blocking engine: one thread per connection, blocking reads and writes.
+// The worker thread only accepts (it blocks in poll on its listeners, the stop eventfd, a 1 s
+// timerfd and a "thread ended" eventfd), starts a thread per connection, sweeps deadlines once a
+// second and stops the threads. HTTP and the connection rules are the shared ones (conn_ops.h).
+//
+// Threads. A connection thread is created by the worker with default (inherit) scheduling, so
+// the kernel copies the worker's CPU affinity (pinned to the worker's CPU) and its policy and
+// priority (SCHED_FIFO 50 by default) at clone: exactly what pthread_getschedparam of the
+// worker says, at no cost. Setting them explicitly through the attribute would make glibc start
+// the thread stopped and call sched_setaffinity and sched_setscheduler for it, then wake it with
+// a futex: three more system calls per connection for the same result. Threads per worker are
+// bounded by --max-conns (the excess is closed at accept, counted in `rejected`). Threads are
+// joinable: the worker joins each one once it has ended, which returns its stack to glibc's
+// cache, and joins all of them before run() returns, so nothing outlives the engine.
+//
+// Stats. StatsSlot is single-writer (relaxed load+store), but here many threads count into one
+// worker's slot. Each thread (the worker included) therefore counts into a private StatsSlot of
+// its own, with the usual single-writer bump(), and folds it into the worker's slot with a
+// relaxed fetch_add per non-zero counter before each blocking read (and at its end). All these
+// threads share one CPU, so the locked adds never bounce a cache line between cores; a reader
+// sees each thread's counts at most one request late. serve_requests() gets the private slot
+// too. When a thread ends it adds its own CPU time and context switches (getrusage
+// RUSAGE_THREAD, one counted call) to thread_* counters: /proc forgets a thread once it exits,
+// so the launcher reads live threads from /proc and ended ones from these counters.
+//
+// System calls glibc makes for us. pthread_create and thread exit cost a fixed set of calls we
+// cannot route through Sys (glibc 2.36, a cached stack): rt_sigprocmask, clone3, rt_sigprocmask
+// in the creator; rseq, set_robust_list, rt_sigprocmask when the thread starts; rt_sigprocmask,
+// madvise (the stack's unused pages) and exit when it ends. They are part of this engine's
+// per-connection cost, so the worker counts them (sys_other) when it creates the thread. Not
+// counted: mmap and mprotect when glibc's stack cache has no stack of our size (more than
+// 40 MiB / 256 KiB = 160 threads alive), and the futex calls of a contended mutex or of joining
+// a thread that has not quite exited (both rare).
+//
+// Timeouts and stop. Deadlines are published by each thread (an atomic) and swept by the worker
+// once a second, like the other engines. Expired: the worker calls shutdown(fd, SHUT_RDWR),
+// which wakes the blocked read (0) or write (EPIPE), and the thread closes. A thread that is
+// writing past its deadline is left alone while the client keeps taking bytes (TCP_INFO
+// bytes_acked grows): a slow reader, not a dead one. Only the thread closes its fd; the worker
+// shuts a socket down under the thread's mutex, so it can never hit a reused fd number.
+// Graceful stop: listeners closed, every thread that is not writing is shut down, a writing one
+// finishes its response and then closes; the 100 ms tick enforces the drain deadline.
+// Immediate stop: every socket is shut down and every thread joined.
+#include <linux/tcp.h>  // struct tcp_info with tcpi_bytes_acked (glibc's copy lacks it)
+#include <netinet/in.h>
+#include <poll.h>
+#include <pthread.h>
+#include <sys/eventfd.h>
+#include <sys/resource.h>
+#include <sys/timerfd.h>
+
+#include <atomic>
+#include <cerrno>
+#include <mutex>
+#include <vector>
+
+#include "conn_ops.h"
+
+namespace vw {
+namespace {
+
+constexpr size_t kThreadStack = 256 * 1024;  // read buffer and output batch live on it
+constexpr uint64_t kGlibcThreadCalls = 9;    // see "System calls glibc makes for us" above
+
+enum Phase : int { kReading = 0, kWriting = 1 };
+enum Killed : int { kAlive = 0, kKilledTimeout = 1, kKilledStop = 2 };
+
+void fold_one(std::atomic<uint64_t>& into, std::atomic<uint64_t>& mine) {
+  uint64_t v = mine.load(std::memory_order_relaxed);
+  if (!v) return;
+  into.fetch_add(v, std::memory_order_relaxed);  // wraps: a dropped gauge subtracts
+  mine.store(0, std::memory_order_relaxed);
+}
+
+// Adds a thread's private counts to the worker's slot and zeroes them. `cpu` and other gauges
+// set by store are never written to a private slot, so they stay 0 there and are skipped.
+void fold(StatsSlot& into, StatsSlot& mine) {
+#define VW_FOLD(name) fold_one(into.name, mine.name);
+  VW_STATS_FIELDS(VW_FOLD)
+#undef VW_FOLD
+}
+
+class BlockingEngine;
+
+// One connection's thread, as the worker sees it. Created and deleted by the worker; the thread
+// only reads `engine` and `fd` and writes the atomics.
+struct ConnThread {
+  BlockingEngine* engine = nullptr;
+  pthread_t thread{};
+  int fd = -1;
+  std::mutex mu;        // held by the thread to close fd, by the worker to shut it down
+  bool fd_open = true;  // under mu
+  std::atomic<uint64_t> deadline_ms{0};
+  std::atomic<int> phase{kReading};
+  std::atomic<int> killed{kAlive};
+  ConnThread* next_done = nullptr;  // link in the engine's list of ended threads
+  size_t index = 0;                 // worker only: position in _threads
+  uint64_t acked = 0;               // worker only: TCP_INFO bytes_acked when last swept
+};
+
+class BlockingEngine final : public Engine {
+ public:
+  explicit BlockingEngine(WorkerEnv& env) : _env(env), _sys(_mine), _lim(env.config.limits) {}
+  ~BlockingEngine() override;
+  int prepare(std::string& what) override;
+  void run() override;
+
+ private:
+  static void* thread_main(void* arg);
+  void serve_connection(ConnThread& t);
+
+  void on_wake();
+  void on_timer();
+  void on_listener(size_t i);
+  void spawn(int fd);
+  void reap();
+  void kill(ConnThread& t, Killed why);
+  bool still_progressing(ConnThread& t);
+  void begin_graceful();
+  void stop_all_now();
+  void set_listening(bool on);
+
+  WorkerEnv& _env;
+  StatsSlot _mine;  // the worker thread's own counts, folded into _env.stats each iteration
+  Sys _sys;
+  const Limits& _lim;
+  Fd _timer;
+  Fd _ended;  // eventfd: a thread ended while stopping
+  ReserveFd _reserve;
+  pthread_attr_t _attr;
+  bool _attr_ready = false;
+  std::vector<pollfd> _pfds;  // [wake, timer, ended, listeners...]
+  std::vector<ConnThread*> _threads;        // started and not yet joined
+  std::atomic<ConnThread*> _done{nullptr};  // ended threads, pushed by themselves
+  std::atomic<bool> _stopping{false};
+  bool _listening = true;
+  int _stop = kRunning;
+  uint64_t _now_ms = 0;
+  uint64_t _drain_deadline_ms = 0;
+};
+
+BlockingEngine::~BlockingEngine() {
+  stop_all_now();  // run() normally leaves nothing; a failed start may have left listeners only
+  if (_attr_ready) pthread_attr_destroy(&_attr);
+  fold(_env.stats, _mine);
+}
+
+int BlockingEngine::prepare(std::string& what) {
+  _timer.reset(timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC));
+  itimerspec every_second{{1, 0}, {1, 0}};
+  if (!_timer.valid() || timerfd_settime(_timer.get(), 0, &every_second, nullptr)) {
+    what = "timerfd";
+    return errno;
+  }
+  _ended.reset(eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC));
+  if (!_ended.valid()) {
+    what = "eventfd";
+    return errno;
+  }
+  _reserve.open();
+  if (int err = pthread_attr_init(&_attr)) {
+    what = "pthread_attr_init";
+    return err;
+  }
+  _attr_ready = true;
+  pthread_attr_setstacksize(&_attr, kThreadStack);
+  pthread_attr_setinheritsched(&_attr, PTHREAD_INHERIT_SCHED);  // the default, said out loud
+  _pfds.push_back({_env.wake_fd, POLLIN, 0});
+  _pfds.push_back({_timer.get(), POLLIN, 0});
+  _pfds.push_back({_ended.get(), POLLIN, 0});
+  for (const Fd& l : _env.listeners) _pfds.push_back({l.get(), POLLIN, 0});
+  return 0;
+}
+
+void BlockingEngine::run() {
+  StatsSlot& s = _mine;
+  for (;;) {
+    int n = _sys.poll(_pfds.data(), static_cast<nfds_t>(_pfds.size()), -1);
+    bump(s.loops);
+    if (n > 0) bump(s.events, static_cast<uint64_t>(n));
+    _now_ms = mono_ms();
+    reap();
+    if (n > 0) {
+      if (_pfds[0].revents) on_wake();
+      if (_stop == kImmediate) {
+        stop_all_now();
+        fold(_env.stats, _mine);
+        return;
+      }
+      if (_pfds[1].revents) on_timer();
+      if (_pfds[2].revents) {
+        uint64_t v;
+        _sys.read(_ended.get(), &v, sizeof(v));
+        reap();
+      }
+      for (size_t i = 3; i < _pfds.size(); i++)
+        if (_pfds[i].revents) on_listener(i - 3);
+    }
+    fold(_env.stats, _mine);
+    if (_stop == kGraceful && _threads.empty()) return;
+  }
+}
+
+void BlockingEngine::on_wake() {
+  uint64_t v;
+  _sys.read(_env.wake_fd, &v, sizeof(v));
+  int mode = _env.stop_mode.load();
+  if (mode == _stop) return;
+  if (mode == kGraceful) begin_graceful();
+  _stop = mode;
+}
+
+void BlockingEngine::on_timer() {
+  uint64_t expirations;
+  _sys.read(_timer.get(), &expirations, sizeof(expirations));
+  store_relaxed(_env.stats.cpu, static_cast<uint64_t>(sched_getcpu()));  // the worker's own
+  if (_stop != kRunning && _now_ms >= _drain_deadline_ms) {
+    for (ConnThread* t : _threads) kill(*t, kKilledStop);
+    return;
+  }
+  if (!_listening && _stop == kRunning) set_listening(true);
+  for (ConnThread* t : _threads) {
+    if (t->killed.load(std::memory_order_relaxed) != kAlive) continue;
+    if (t->deadline_ms.load(std::memory_order_relaxed) > _now_ms) continue;
+    if (t->phase.load(std::memory_order_relaxed) == kWriting && still_progressing(*t)) {
+      t->deadline_ms.store(_now_ms + _lim.idle_timeout_ms, std::memory_order_relaxed);
+      continue;
+    }
+    kill(*t, kKilledTimeout);
+  }
+}
+
+// A writing thread past its deadline: has the client taken bytes since we last looked?
+bool BlockingEngine::still_progressing(ConnThread& t) {
+  std::lock_guard<std::mutex> lock(t.mu);
+  if (!t.fd_open) return false;
+  tcp_info ti{};
+  socklen_t len = sizeof(ti);
+  if (_sys.getsockopt(t.fd, IPPROTO_TCP, TCP_INFO, &ti, &len) != 0) return false;
+  uint64_t acked = ti.tcpi_bytes_acked;
+  bool progressed = acked != t.acked;
+  t.acked = acked;
+  return progressed;
+}
+
+void BlockingEngine::kill(ConnThread& t, Killed why) {
+  std::lock_guard<std::mutex> lock(t.mu);
+  if (!t.fd_open || t.killed.load(std::memory_order_relaxed) != kAlive) return;
+  t.killed.store(why, std::memory_order_relaxed);
+  _sys.shutdown(t.fd, SHUT_RDWR);  // the blocked read returns 0, a blocked write EPIPE
+}
+
+void BlockingEngine::set_listening(bool on) {
+  _listening = on;
+  for (size_t i = 0; i < _env.listeners.size(); i++)
+    if (_env.listeners[i].valid()) _pfds[3 + i].events = on ? POLLIN : 0;
+}
+
+void BlockingEngine::begin_graceful() {
+  for (size_t i = 0; i < _env.listeners.size(); i++) {
+    Fd& l = _env.listeners[i];
+    if (!l.valid()) continue;
+    _pfds[3 + i].fd = -1;
+    _sys.close(l.release());
+  }
+  _drain_deadline_ms = _now_ms + _lim.drain_timeout_ms;
+  itimerspec fast{{0, 100 * 1000 * 1000}, {0, 100 * 1000 * 1000}};
+  _sys.timerfd_settime(_timer.get(), &fast);
+  // Pairs with the thread's phase store then _stopping load (both seq_cst): either the thread
+  // sees _stopping before it writes (and closes instead), or this sees it writing (and lets it
+  // finish). A thread that is not writing has no response in flight: it is shut down now.
+  _stopping.store(true);
+  for (ConnThread* t : _threads)
+    if (t->phase.load() != kWriting) kill(*t, kKilledStop);
+}
+
+void BlockingEngine::stop_all_now() {
+  _stopping.store(true);
+  for (ConnThread* t : _threads) kill(*t, kKilledStop);
+  for (ConnThread* t : _threads) {
+    pthread_join(t->thread, nullptr);
+    delete t;
+  }
+  _threads.clear();
+  _done.store(nullptr);  // every thread on it was in _threads and is joined
+}
+
+// Joins the threads that have ended (each pushed itself on _done as its last step).
+void BlockingEngine::reap() {
+  ConnThread* t = _done.exchange(nullptr, std::memory_order_acquire);
+  while (t) {
+    ConnThread* next = t->next_done;
+    pthread_join(t->thread, nullptr);  // at most a moment: it was on its way out
+    ConnThread* last = _threads.back();
+    _threads[t->index] = last;
+    last->index = t->index;
+    _threads.pop_back();
+    delete t;
+    t = next;
+  }
+}
+
+void BlockingEngine::on_listener(size_t li) {
+  if (li >= _env.listeners.size() || !_env.listeners[li].valid()) return;
+  int lfd = _env.listeners[li].get();
+  StatsSlot& s = _mine;
+  const bool want_peer = !_env.config.allow.empty();
+  for (;;) {  // until EAGAIN (the listener is non-blocking): the backlog must not fill
+    sockaddr_storage peer;
+    peer.ss_family = AF_UNSPEC;
+    socklen_t peer_len = sizeof(peer);
+    // Blocking sockets: no SOCK_NONBLOCK, the thread's reads and writes wait.
+    int fd = _sys.accept4(lfd, want_peer ? reinterpret_cast<sockaddr*>(&peer) : nullptr,
+                          want_peer ? &peer_len : nullptr, SOCK_CLOEXEC);
+    if (fd < 0) {
+      int err = errno;
+      if (err == EAGAIN || err == EWOULDBLOCK) return;
+      if (err == EINTR || err == ECONNABORTED || err == EPROTO) continue;
+      bump(s.accept_errors);
+      if ((err == EMFILE || err == ENFILE) && _reserve.trick(_sys, lfd) >= 0) {
+        bump(s.rejected);
+        continue;
+      }
+      set_listening(false);  // until the next tick
+      return;
+    }
+    Admit a = admit(_env.config, static_cast<uint32_t>(_threads.size()), peer);
+    if (a != Admit::ok) {
+      bump(a == Admit::denied ? s.denied : s.rejected);
+      _sys.close(fd);
+      continue;
+    }
+    if (_env.config.locality)
+      count_locality(_sys, s, static_cast<int>(_env.stats.cpu.load(std::memory_order_relaxed)), fd);
+    spawn(fd);
+  }
+}
+
+void BlockingEngine::spawn(int fd) {
+  auto* t = new ConnThread();
+  t->engine = this;
+  t->fd = fd;
+  t->deadline_ms.store(_now_ms + _lim.header_timeout_ms, std::memory_order_relaxed);
+  t->index = _threads.size();
+  _threads.push_back(t);
+  if (int err = pthread_create(&t->thread, &_attr, &BlockingEngine::thread_main, t)) {
+    (void)err;  // EAGAIN: out of threads or memory. The client hears a close.
+    _threads.pop_back();
+    delete t;
+    bump(_mine.rejected);
+    _sys.close(fd);
+    return;
+  }
+  _sys.counted_other(kGlibcThreadCalls);
+  bump(_mine.conns_accepted);
+  bump(_mine.conns_open);
+}
+
+void* BlockingEngine::thread_main(void* arg) {
+  auto* t = static_cast<ConnThread*>(arg);
+  t->engine->serve_connection(*t);
+  return nullptr;
+}
+
+// The connection thread: read, answer, write, until EOF, an error, a close, a kill.
+void BlockingEngine::serve_connection(ConnThread& t) {
+  StatsSlot mine;  // this thread's counts, folded into the worker's slot
+  Sys sys(mine);
+  DateCache date;
+  OutBatch out;
+  char rbuf[kReadBuf];
+  const int fd = t.fd;
+  uint64_t now = mono_ms();
+  Conn c;
+  reset_for_accept(c, t.deadline_ms.load(std::memory_order_relaxed));
+  auto write = [&] {
+    // The graceful-stop handshake (see begin_graceful): a response starts only if the worker
+    // has not begun stopping; once started, the worker lets it finish.
+    t.phase.store(kWriting);
+    if (_stopping.load()) return WriteResult::failed;
+    t.deadline_ms.store(now + _lim.idle_timeout_ms, std::memory_order_relaxed);
+    WriteResult w = write_batch(sys, mine, fd, c, out);  // blocks until all is taken
+    while (w == WriteResult::pending) w = write_pending(sys, mine, fd, c);  // after a kill: fails
+    delete c.out;
+    c.out = nullptr;
+    t.phase.store(kReading);
+    return w;
+  };
+  for (;;) {
+    // Seen after phase went back to reading (both seq_cst): a thread the graceful stop left
+    // writing closes here once its response is out, instead of waiting in read.
+    if (_stopping.load()) break;
+    t.deadline_ms.store(c.deadline_ms, std::memory_order_relaxed);
+    fold(_env.stats, mine);
+    ReadSpan span = read_span(c, rbuf, kReadBuf, _lim);
+    ssize_t n = sys.read(fd, span.dst, span.room);
+    if (n <= 0) {
+      if (n < 0 && errno == EINTR) continue;
+      break;  // EOF (also after a kill), ECONNRESET
+    }
+    bump(mine.bytes_in, static_cast<uint64_t>(n));
+    if (c.state == ConnState::lingering) continue;  // discarded: the answer was already final
+    if (_stopping.load(std::memory_order_relaxed)) break;  // stopping: no new requests
+    now = mono_ms();
+    date.refresh();
+    size_t len;
+    const char* data = read_landed(c, span.dst, rbuf, static_cast<size_t>(n), &len);
+    Served r = serve_input(serve_ctx(_env, date, mine), c, data, len, out, now, write);
+    if (r == Served::failed || r == Served::pending) break;
+    if (r == Served::finish) {
+      if (!c.linger_after_write || _stopping.load(std::memory_order_relaxed)) break;
+      sys.shutdown(fd, SHUT_WR);
+      c.state = ConnState::lingering;
+      c.deadline_ms = now + _lim.linger_timeout_ms;
+      std::free(c.in);
+      c.in = nullptr;
+      c.in_len = c.in_cap = 0;
+    }
+  }
+  {
+    std::lock_guard<std::mutex> lock(t.mu);
+    t.fd_open = false;
+  }
+  sys.close(fd);
+  if (t.killed.load(std::memory_order_relaxed) == kKilledTimeout && c.state == ConnState::open)
+    bump(mine.timeouts);
+  c.release_buffers();
+  drop(mine.conns_open);
+  bump(mine.conns_closed);
+  rusage ru{};
+  if (sys.getrusage_thread(&ru) == 0) {
+    bump(mine.thread_user_us, static_cast<uint64_t>(ru.ru_utime.tv_sec) * 1000000 +
+                                  static_cast<uint64_t>(ru.ru_utime.tv_usec));
+    bump(mine.thread_sys_us, static_cast<uint64_t>(ru.ru_stime.tv_sec) * 1000000 +
+                                 static_cast<uint64_t>(ru.ru_stime.tv_usec));
+    bump(mine.thread_cs_voluntary, static_cast<uint64_t>(ru.ru_nvcsw));
+    bump(mine.thread_cs_involuntary, static_cast<uint64_t>(ru.ru_nivcsw));
+  }
+  // Last: tell the worker this thread may be joined. Touching the engine after this is safe,
+  // because the worker joins (waits for this thread to exit) before it frees anything.
+  t.next_done = _done.load(std::memory_order_relaxed);
+  while (!_done.compare_exchange_weak(t.next_done, &t, std::memory_order_release,
+                                      std::memory_order_relaxed)) {
+  }
+  if (_stopping.load()) {
+    uint64_t one = 1;
+    sys.write(_ended.get(), &one, sizeof(one));
+  }
+  fold(_env.stats, mine);
+}
+
+}  // namespace
+
+std::unique_ptr<Engine> make_blocking_engine(WorkerEnv& env) {
+  return std::make_unique<BlockingEngine>(env);
+}
+
+}  // namespace vw

@@ -1,0 +1,302 @@
+// readiness.h: the connection semantics of a level-triggered readiness engine (epoll, poll,
+// select), written once: accept, one read per readiness, one write per batch, partial writes
+// resumed when writable with reading paused, linger, the 1 s tick (sweep, drain deadline,
+// listener resume), graceful and immediate stop. A backend supplies only its interest set and
+// its wait; it is a template parameter (CRTP), so each engine compiles to direct calls.
+//
+// A Backend derives from ReadinessEngine<Backend> and provides:
+//   bool b_admit_fd(int fd)                         may this fd number be watched at all?
+//   bool b_add(int fd, Conn& c)                     start watching a new connection for reading
+//   bool b_watch(int fd, Conn& c, Interest in)      switch an existing connection's interest
+//   void b_forget(int fd)                           the connection is about to be closed
+//   void b_listener(size_t i, bool on)              pause or resume listener i
+//   void b_listener_closed(size_t i)                listener i is about to be closed
+// and its run() loop, which calls begin_iteration() after each wait, then on_wake(),
+// on_timer(), on_listener(i) or on_conn(fd, c, ready) per readiness, and stops when
+// finished() says so.
+#pragma once
+#include <sys/timerfd.h>
+
+#include <cerrno>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "conn_ops.h"
+#include "engine.h"
+#include "session.h"
+#include "sys.h"
+
+namespace vw {
+
+enum Ready : uint32_t { kReadable = 1, kWritable = 2, kHangup = 4 };  // kHangup: error or HUP
+enum class Interest { read, write };
+
+template <class Backend>
+class ReadinessEngine : public Engine {
+ public:
+  explicit ReadinessEngine(WorkerEnv& env) : _env(env), _sys(env.stats), _lim(env.config.limits) {}
+  ~ReadinessEngine() override {
+    // Teardown, not the hot path: plain close, not counted.
+    for (size_t fd = 0; fd < _conns.size(); fd++) {
+      if (_conns[fd].state == ConnState::free) continue;
+      ::close(static_cast<int>(fd));
+      _conns[fd].release_buffers();
+    }
+    drop(_env.stats.conns_open, _open);
+    bump(_env.stats.conns_closed, _open);
+  }
+
+ protected:
+  // Before the gate: buffers, the 1 s timerfd, the spare fd, the Date. Not counted.
+  int prepare_common(std::string& what) {
+    _out = std::make_unique<OutBatch>();
+    _rbuf = std::make_unique<char[]>(kReadBuf);
+    _timer.reset(timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC));
+    itimerspec every_second{{1, 0}, {1, 0}};
+    if (!_timer.valid() || timerfd_settime(_timer.get(), 0, &every_second, nullptr)) {
+      what = "timerfd";
+      return errno;
+    }
+    _reserve.open();
+    _date.refresh();
+    return 0;
+  }
+
+  Backend& self() { return static_cast<Backend&>(*this); }
+  bool stopping() const { return _stop != kRunning; }
+  // The loop is over: an immediate stop, or a graceful one with nothing left open.
+  bool finished() const { return _stop == kImmediate || (stopping() && _open == 0); }
+
+  void begin_iteration() {
+    _date.refresh();
+    _now_ms = mono_ms();
+  }
+
+  // ---- the worker's own fds ----
+
+  void on_wake() {
+    uint64_t v;
+    _sys.read(_env.wake_fd, &v, sizeof(v));
+    int mode = _env.stop_mode.load();
+    if (mode == _stop) return;
+    if (mode == kGraceful) begin_graceful();
+    _stop = mode;
+  }
+
+  void on_timer() {
+    uint64_t expirations;
+    _sys.read(_timer.get(), &expirations, sizeof(expirations));
+    store_relaxed(_env.stats.cpu, static_cast<uint64_t>(sched_getcpu()));
+    if (stopping() && _now_ms >= _drain_deadline_ms) {
+      for (size_t fd = 0; fd < _conns.size(); fd++)
+        if (_conns[fd].state != ConnState::free) close_conn(static_cast<int>(fd), _conns[fd]);
+      return;
+    }
+    if (!_listening && !stopping()) set_listening(true);
+    // Coarse sweep: one pass a second over the table instead of a timer per connection.
+    for (size_t fd = 0; fd < _conns.size(); fd++) {
+      Conn& c = _conns[fd];
+      if (c.state == ConnState::free || c.deadline_ms > _now_ms) continue;
+      if (c.state == ConnState::open) bump(_env.stats.timeouts);
+      close_conn(static_cast<int>(fd), c);
+    }
+  }
+
+  void on_listener(size_t li) {
+    if (li >= _env.listeners.size() || !_env.listeners[li].valid()) return;
+    int lfd = _env.listeners[li].get();
+    StatsSlot& s = _env.stats;
+    const bool want_peer = !_env.config.allow.empty();
+    for (;;) {  // until EAGAIN: the backlog must not fill
+      sockaddr_storage peer;
+      peer.ss_family = AF_UNSPEC;
+      socklen_t peer_len = sizeof(peer);
+      int fd = _sys.accept4(lfd, want_peer ? reinterpret_cast<sockaddr*>(&peer) : nullptr,
+                            want_peer ? &peer_len : nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
+      if (fd < 0) {
+        int err = errno;
+        if (err == EAGAIN || err == EWOULDBLOCK) return;
+        if (err == EINTR || err == ECONNABORTED || err == EPROTO) continue;
+        bump(s.accept_errors);
+        if ((err == EMFILE || err == ENFILE) && _reserve.trick(_sys, lfd) >= 0) {
+          bump(s.rejected);
+          continue;
+        }
+        // ENOBUFS, ENOMEM, or no spare fd: stop listening until the next tick rather than
+        // spin on a listener that stays readable.
+        set_listening(false);
+        return;
+      }
+      if (!self().b_admit_fd(fd)) {  // select: an fd its fd_set cannot hold
+        bump(s.rejected);
+        _sys.close(fd);
+        continue;
+      }
+      Admit a = admit(_env.config, _open, peer);
+      if (a != Admit::ok) {
+        bump(a == Admit::denied ? s.denied : s.rejected);
+        _sys.close(fd);
+        continue;
+      }
+      if (static_cast<size_t>(fd) >= _conns.size()) _conns.resize(static_cast<size_t>(fd) * 2 + 64);
+      Conn& c = _conns[static_cast<size_t>(fd)];
+      reset_for_accept(c, _now_ms + _lim.header_timeout_ms);
+      if (!self().b_add(fd, c)) {
+        c.state = ConnState::free;
+        _sys.close(fd);
+        continue;
+      }
+      if (_env.config.locality)
+        count_locality(_sys, s, static_cast<int>(s.cpu.load(std::memory_order_relaxed)), fd);
+      _open++;
+      bump(s.conns_accepted);
+      bump(s.conns_open);
+    }
+  }
+
+  // ---- connections ----
+
+  void on_conn(int fd, Conn& c, uint32_t ready) {
+    if (c.out) {
+      if (ready & (kWritable | kHangup)) on_writable(fd, c);
+      return;
+    }
+    if (ready & (kReadable | kHangup)) on_readable(fd, c);
+  }
+
+  void on_readable(int fd, Conn& c) {
+    ReadSpan span = read_span(c, _rbuf.get(), kReadBuf, _lim);
+    ssize_t n = _sys.read(fd, span.dst, span.room);
+    if (n <= 0) {
+      if (n < 0 && (errno == EAGAIN || errno == EINTR)) return;
+      close_conn(fd, c);  // EOF, ECONNRESET
+      return;
+    }
+    bump(_env.stats.bytes_in, static_cast<uint64_t>(n));
+    if (c.state == ConnState::lingering) return;  // discarded: the answer was already final
+    size_t len;
+    const char* data = read_landed(c, span.dst, _rbuf.get(), static_cast<size_t>(n), &len);
+    serve(fd, c, data, len);
+  }
+
+  void serve(int fd, Conn& c, const char* data, size_t len) {
+    ServeCtx ctx = serve_ctx(_env, _date, _env.stats);
+    OutBatch& out = *_out;
+    Served r = serve_input(ctx, c, data, len, out, _now_ms,
+                           [&] { return write_batch(_sys, _env.stats, fd, c, out); });
+    switch (r) {
+      case Served::idle:
+        return;
+      case Served::failed:
+        close_conn(fd, c);
+        return;
+      case Served::pending:
+        self().b_watch(fd, c, Interest::write);
+        return;
+      case Served::finish:
+        finish_response(fd, c);
+        return;
+    }
+  }
+
+  void on_writable(int fd, Conn& c) {
+    WriteResult w = write_pending(_sys, _env.stats, fd, c);
+    if (w == WriteResult::failed) {
+      close_conn(fd, c);
+      return;
+    }
+    c.deadline_ms = _now_ms + _lim.idle_timeout_ms;  // progress: a slow reader, not a dead one
+    if (w == WriteResult::pending) return;
+    delete c.out;
+    c.out = nullptr;
+    if (c.close_after_write) {
+      c.out_was_pending = true;
+      finish_response(fd, c);
+      return;
+    }
+    if (!self().b_watch(fd, c, Interest::read)) {
+      close_conn(fd, c);
+      return;
+    }
+    // Requests that arrived with the ones just answered are answered now, without a read.
+    if (c.in_len) serve(fd, c, c.in, c.in_len);
+  }
+
+  // The last response of the connection is out: close, or shut writing and drain first.
+  void finish_response(int fd, Conn& c) {
+    if (!c.linger_after_write || stopping()) {
+      close_conn(fd, c);
+      return;
+    }
+    _sys.shutdown(fd, SHUT_WR);
+    // After a partial write the interest is writable, which a shut-down socket reports forever:
+    // back to readable, or the loop would spin (at SCHED_FIFO) until the linger deadline.
+    if (c.out_was_pending && !self().b_watch(fd, c, Interest::read)) {
+      close_conn(fd, c);
+      return;
+    }
+    c.state = ConnState::lingering;
+    c.deadline_ms = _now_ms + _lim.linger_timeout_ms;
+    std::free(c.in);
+    c.in = nullptr;
+    c.in_len = c.in_cap = 0;
+  }
+
+  void close_conn(int fd, Conn& c) {
+    self().b_forget(fd);
+    _sys.close(fd);
+    reset_closed(c);
+    _open--;
+    drop(_env.stats.conns_open);
+    bump(_env.stats.conns_closed);
+  }
+
+  // ---- listening and stopping ----
+
+  void set_listening(bool on) {
+    _listening = on;
+    for (size_t i = 0; i < _env.listeners.size(); i++)
+      if (_env.listeners[i].valid()) self().b_listener(i, on);
+  }
+
+  void begin_graceful() {
+    for (size_t i = 0; i < _env.listeners.size(); i++) {
+      Fd& l = _env.listeners[i];
+      if (!l.valid()) continue;
+      self().b_listener_closed(i);
+      _sys.close(l.release());  // new connections to this worker are refused from now on
+    }
+    _drain_deadline_ms = _now_ms + _lim.drain_timeout_ms;
+    // Tick every 100 ms while draining, so the deadline holds to within a tenth of a second.
+    itimerspec fast{{0, 100 * 1000 * 1000}, {0, 100 * 1000 * 1000}};
+    _sys.timerfd_settime(_timer.get(), &fast);
+    for (size_t fd = 0; fd < _conns.size(); fd++) {
+      Conn& c = _conns[fd];
+      if (c.state == ConnState::free) continue;
+      if (c.out) {
+        c.close_after_write = true;  // an in-flight response is finished, then the connection ends
+        c.linger_after_write = false;
+      } else {
+        close_conn(static_cast<int>(fd), c);
+      }
+    }
+  }
+
+  WorkerEnv& _env;
+  Sys _sys;
+  const Limits& _lim;
+  Fd _timer;
+  ReserveFd _reserve;
+  std::vector<Conn> _conns;  // indexed by fd
+  uint32_t _open = 0;
+  bool _listening = true;
+  int _stop = kRunning;
+  uint64_t _now_ms = 0;
+  uint64_t _drain_deadline_ms = 0;
+  DateCache _date;
+  std::unique_ptr<OutBatch> _out;
+  std::unique_ptr<char[]> _rbuf;  // shared by every connection: a read lands here first
+};
+
+}  // namespace vw
