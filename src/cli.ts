@@ -23,7 +23,11 @@ A CPU-pinned, real-time HTTP/1.1 server: one SCHED_FIFO worker thread per CPU.
 
   -p, --port N             port on every address (default 8085; 0 picks a free one)
   -a, --listen HOST:PORT   listen here instead (repeatable): 127.0.0.1:8085, [::1]:8085, *:8085
-  -e, --engine NAME        how workers drive their sockets: epoll (default)
+  -e, --engine NAME        how workers drive their sockets (same HTTP under each):
+                           epoll (default), uring (io_uring), poll, select (fds below 1024),
+                           blocking (a thread per connection)
+      --sqpoll             with --engine uring: a kernel thread polls the submission queue
+                           (fewer system calls, its CPU time is counted with the worker's)
   -w, --workers N          number of workers (default: one per allowed CPU)
   -c, --cpus LIST          CPUs to pin workers to, e.g. 0-3,6 (default: all allowed)
       --policy P           fifo | rr | other (default fifo)
@@ -65,6 +69,7 @@ Stop with Ctrl-C or SIGTERM (graceful, 5 s at most); a second signal stops at on
 
 const serveSpec = {
   engine: { type: "string", short: "e" },
+  sqpoll: { type: "boolean" },
   port: { type: "string", short: "p" },
   listen: { type: "string", short: "a", multiple: true },
   workers: { type: "string", short: "w" },
@@ -148,6 +153,7 @@ async function serveCommand(args: string[]): Promise<number> {
   }
   const options: Options = {
     engine: v.engine,
+    sqpoll: v.sqpoll,
     port: num("port", v.port),
     listen: v.listen,
     workers: num("workers", v.workers),

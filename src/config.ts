@@ -9,13 +9,17 @@ import type { NativeConfig, NativeListen } from "./native";
 
 export type Policy = "fifo" | "rr" | "other";
 
-/** The I/O strategies a worker can use; HTTP, the table and the stats are the same under each. */
-export const engines = ["epoll"] as const;
+/**
+ * The I/O strategies a worker can use; HTTP, the table and the stats are the same under each.
+ * `uring` exists only when the addon was built with liburing (native().engines() says).
+ */
+export const engines = ["epoll", "uring", "poll", "select", "blocking"] as const;
 export type Engine = (typeof engines)[number];
 
 /** What a user can set (flags today, a config file later): strings and numbers, unchecked. */
 export interface Options {
   engine?: string;
+  sqpoll?: boolean; // --engine uring only: a kernel thread polls the submission queue
   port?: number;
   listen?: string[];
   workers?: number;
@@ -44,6 +48,7 @@ export interface Options {
 /** Validated settings, ready for cpu selection and the addon. */
 export interface Config {
   engine: Engine;
+  sqpoll: boolean;
   listen: NativeListen[];
   workers: number | undefined;
   cpus: string | undefined;
@@ -135,8 +140,12 @@ export function resolveConfig(o: Options): Config {
   if (!(engines as readonly string[]).includes(engine)) {
     throw new ConfigError(`--engine ${engine}: choose ${engines.join(", ")}`);
   }
+  if (o.sqpoll && engine !== "uring") {
+    throw new ConfigError(`--sqpoll works with --engine uring only (not ${engine}); add --engine uring or drop --sqpoll`);
+  }
   return {
     engine: engine as Engine,
+    sqpoll: o.sqpoll ?? false,
     listen,
     workers: o.workers === undefined ? undefined : integer("--workers", o.workers, 1, 4096),
     cpus: o.cpus,
@@ -168,6 +177,7 @@ export function resolveConfig(o: Options): Config {
 export function toNative(c: Config, cpus: number[]): NativeConfig {
   return {
     engine: c.engine,
+    sqpoll: c.sqpoll,
     cpus,
     listen: c.listen,
     policy: c.policy,

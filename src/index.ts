@@ -35,6 +35,10 @@ function hint(f: NativeFailure): { code: string; text: string } {
   const code = f.errno ? util.getSystemErrorName(-f.errno) : "EUNKNOWN";
   const where = f.what.replace(/^worker \d+: /, "");
   const port = /:(\d+)$/.exec(where)?.[1];
+  if (where.startsWith("io_uring")) {
+    // ENOSYS, EPERM (kernel.io_uring_disabled, a seccomp filter) or a kernel too old for a feature.
+    return { code, text: `${where}: ${f.message} (${code}); the kernel refused io_uring here: choose another --engine (epoll is the default)` };
+  }
   switch (code) {
     case "EADDRINUSE":
       return { code, text: `${where}: address already in use; is another server on port ${port}? Stop it or choose another --port` };
@@ -56,6 +60,14 @@ function hint(f: NativeFailure): { code: string; text: string } {
  * sockets and is serving (a few milliseconds), or throws StartError with a one-line reason.
  */
 export function start(config: Config, table: NativeTable = buildTable(config.content)): Server {
+  if (!native().engines().includes(config.engine)) {
+    throw new StartError(
+      config.engine === "uring"
+        ? "--engine uring: this build has no io_uring support (liburing was missing when the addon was built); apt-get install liburing-dev, then npm rebuild"
+        : `--engine ${config.engine}: not in this build (it has ${native().engines().join(", ")}); npm rebuild`,
+      "ENOENGINE",
+    );
+  }
   const cpus = selectCpus(allowedCpus(), config.cpus, config.workers);
   const r = native().start(toNative(config, cpus), table);
   if (!r.ok) {

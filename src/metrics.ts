@@ -5,10 +5,10 @@ import * as http from "node:http";
 import type { NativeListen } from "./native";
 import type { WorkerIdentity } from "./sampler";
 import type { StatsReader } from "./stats";
-import { readThread } from "./procfs";
+import { WorkerThreads } from "./procfs";
 
 // Counters that are gauges, not totals; everything else only grows.
-const GAUGES = new Set(["conns_open", "cpu"]);
+const GAUGES = new Set(["conns_open", "cpu", "uring_setup_flags"]);
 
 const HELP: Record<string, string> = {
   conns_accepted: "Connections accepted.",
@@ -26,6 +26,14 @@ const HELP: Record<string, string> = {
 /** Process-wide gauges beside the per-worker counters, e.g. tables awaiting reclamation. */
 export type Gauges = () => Record<string, { help: string; value: number }>;
 
+// One reader per worker list (it remembers threads that have exited).
+const readers = new WeakMap<readonly WorkerIdentity[], WorkerThreads>();
+function threadsOf(workers: readonly WorkerIdentity[]): WorkerThreads {
+  let r = readers.get(workers);
+  if (!r) readers.set(workers, (r = new WorkerThreads(process.pid, workers)));
+  return r;
+}
+
 export function renderMetrics(stats: StatsReader, workers: readonly WorkerIdentity[], gauges?: Gauges): string {
   const snap = stats.snapshot();
   const out: string[] = [];
@@ -37,14 +45,15 @@ export function renderMetrics(stats: StatsReader, workers: readonly WorkerIdenti
     out.push(`# TYPE ${metric} ${gauge ? "gauge" : "counter"}`);
     snap.forEach((c, i) => out.push(`${metric}{worker="${workers[i].id}"} ${c[name]}`));
   }
-  const threads = workers.map((w) => readThread(process.pid, w.tid) ?? { csVoluntary: 0, csInvoluntary: 0, userSec: 0, sysSec: 0 });
-  out.push("# HELP vw_context_switches_total Context switches of the worker thread.");
+  const read = threadsOf(workers).read(snap);
+  const threads = workers.map((_w, i) => read[i] ?? { csVoluntary: 0, csInvoluntary: 0, userSec: 0, sysSec: 0 });
+  out.push("# HELP vw_context_switches_total Context switches of the worker thread (and its connection or SQPOLL threads).");
   out.push("# TYPE vw_context_switches_total counter");
   threads.forEach((t, i) => {
     out.push(`vw_context_switches_total{worker="${workers[i].id}",kind="voluntary"} ${t.csVoluntary}`);
     out.push(`vw_context_switches_total{worker="${workers[i].id}",kind="involuntary"} ${t.csInvoluntary}`);
   });
-  out.push("# HELP vw_cpu_seconds_total CPU time of the worker thread.");
+  out.push("# HELP vw_cpu_seconds_total CPU time of the worker thread (and its connection or SQPOLL threads).");
   out.push("# TYPE vw_cpu_seconds_total counter");
   threads.forEach((t, i) => {
     out.push(`vw_cpu_seconds_total{worker="${workers[i].id}",mode="user"} ${t.userSec}`);

@@ -20,6 +20,7 @@ export interface NativeLimits {
 
 export interface NativeConfig {
   engine: string;
+  sqpoll: boolean;
   cpus: number[];
   listen: NativeListen[];
   policy: "fifo" | "rr" | "other";
@@ -99,6 +100,8 @@ export interface CpuTrial {
 
 export interface NativeAddon {
   allowedCpus(): number[] | NativeFailure;
+  /** The engines this build has: uring only when liburing was found at build time. */
+  engines(): string[];
   trialCpus(cpus: number[], policy: "fifo" | "rr" | "other", priority: number): CpuTrial[];
   statsLayout(): StatsLayout;
   start(config: NativeConfig, table: NativeTable): NativeStarted | NativeFailure;

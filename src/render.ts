@@ -61,7 +61,8 @@ function kindsPerReq(w: WorkerInterval): string {
   const r = w.requests;
   const k = (n: number): string => (r > 0 ? (n / r).toFixed(2) : "-");
   const sc = w.syscalls;
-  return `wait ${k(sc.epoll_wait)} acc ${k(sc.accept)} rd ${k(sc.read)} wr ${k(sc.write)} cl ${k(sc.close)} ctl ${k(sc.epoll_ctl)} oth ${k(sc.other)}`;
+  const wait = sc.epoll_wait + sc.poll + sc.select + sc.io_uring_enter; // whichever the engine blocks in
+  return `wait ${k(wait)} acc ${k(sc.accept)} rd ${k(sc.read)} wr ${k(sc.write)} cl ${k(sc.close)} ctl ${k(sc.epoll_ctl)} oth ${k(sc.other)}`;
 }
 
 function workerLine(w: WorkerInterval, secs: number): string {

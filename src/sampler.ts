@@ -1,7 +1,7 @@
 // sampler.ts: turns cumulative counters (the workers' slots, /proc) into per-interval figures:
 // what one line of the live view, one NDJSON object, or one `vw stats` update shows.
 import type { StatsReader, Counters } from "./stats";
-import { readMachine, readNetSoftirqs, readThread, type MachineSample, type ThreadSample } from "./procfs";
+import { WorkerThreads, readMachine, readNetSoftirqs, type MachineSample, type ThreadSample } from "./procfs";
 
 export interface WorkerIdentity {
   id: number;
@@ -9,7 +9,9 @@ export interface WorkerIdentity {
   tid: number;
 }
 
-export const syscallKinds = ["epoll_wait", "accept", "read", "write", "close", "epoll_ctl", "other"] as const;
+export const syscallKinds = ["epoll_wait", "accept", "read", "write", "close", "epoll_ctl", "other", "poll", "select", "io_uring_enter"] as const;
+/** The kinds an engine blocks in (io_uring_enter also submits); one per loop iteration at most. */
+export const waitKinds = ["epoll_wait", "poll", "select", "io_uring_enter"] as const;
 export type SyscallKind = (typeof syscallKinds)[number];
 
 export interface WorkerInterval {
@@ -75,24 +77,28 @@ const roundOrNull = (n: number | null, digits = 3): number | null => (n === null
 export class Sampler {
   private first: Point;
   private last: Point | undefined;
+  private readonly threads: WorkerThreads;
 
   constructor(
     private readonly stats: StatsReader,
     private readonly workers: readonly WorkerIdentity[],
-    private readonly pid = process.pid,
+    pid = process.pid,
   ) {
+    this.threads = new WorkerThreads(pid, workers);
     this.first = this.last = this.point();
   }
 
   private point(): Point {
     const soft = readNetSoftirqs() ?? { rx: this.last?.rx ?? [], tx: this.last?.tx ?? [] };
     // A worker that has exited (after stop) keeps its last reading: the summary needs it.
+    const counters = this.stats.snapshot();
+    const read = this.threads.read(counters);
     const threads = this.workers.map(
-      (w, i) => readThread(this.pid, w.tid) ?? this.last?.threads[i] ?? { csVoluntary: 0, csInvoluntary: 0, userSec: 0, sysSec: 0 },
+      (_w, i) => read[i] ?? this.last?.threads[i] ?? { csVoluntary: 0, csInvoluntary: 0, userSec: 0, sysSec: 0 },
     );
     return {
       at: performance.now(),
-      counters: this.stats.snapshot(),
+      counters,
       threads,
       machine: readMachine() ?? this.last?.machine ?? { cs: 0, intr: 0 },
       rx: soft.rx,
@@ -134,7 +140,7 @@ export class Sampler {
         bytes_out: d("bytes_out"),
         syscalls,
         syscalls_per_req: roundOrNull(per(total, requests)),
-        events_per_wait: roundOrNull(per(d("events"), syscalls.epoll_wait), 2),
+        events_per_wait: roundOrNull(per(d("events"), waitKinds.reduce((n, k) => n + syscalls[k], 0)), 2),
         cs_voluntary: cv,
         cs_involuntary: ci,
         cs_per_req: roundOrNull(per(cv + ci, requests), 4),

@@ -26,12 +26,29 @@ function rtAdvice(code: string): string {
   return "the kernel refused it";
 }
 
+/** What the io_uring ring got (IORING_SETUP_* flags), and what it fell back from. */
+function uringLine(flags: number, sqpoll: boolean): string {
+  const names: [number, string][] = [
+    [1 << 1, "SQPOLL"],
+    [1 << 8, "COOP_TASKRUN"],
+    [1 << 12, "SINGLE_ISSUER"],
+    [1 << 13, "DEFER_TASKRUN"],
+  ];
+  const got = names.filter(([bit]) => flags & bit).map(([, n]) => n);
+  const text = got.length > 0 ? got.join(" | ") : "no setup flags";
+  const wanted = sqpoll ? (1 << 1) | (1 << 12) : (1 << 12) | (1 << 13);
+  if ((flags & wanted) === wanted) return `io_uring: ${text}`;
+  const missing = names.filter(([bit]) => wanted & bit & ~flags).map(([, n]) => n).join(" | ");
+  return `io_uring: ${text} (the kernel refused ${missing}; fell back)`;
+}
+
 /** Prints the start lines; false when a refused real-time policy is fatal. */
 function report(server: Server, config: Config, say: (line: string) => void): boolean {
   for (const w of server.workers) {
     const prio = w.policy === "SCHED_OTHER" ? "" : ` ${w.priority}`;
     say(`worker ${w.id}  cpu ${w.cpu} (getcpu ${w.getcpu})  ${w.policy}${prio}  tid ${w.tid}`);
   }
+  if (config.engine === "uring") say(uringLine(server.stats.snapshot()[0]?.uring_setup_flags ?? 0, config.sqpoll));
   for (const l of server.listen) {
     say(`listening on ${l.address}${l.family === 6 && l.host === "::" ? " (IPv4 and IPv6)" : ""}`);
   }
