@@ -2,14 +2,26 @@
 // suite runs in, a connection pool closed after each test, and the standard checks (a response
 // is well-formed, the server still answers, an error closes the connection, fds are back).
 import assert from "node:assert/strict";
+import { describe } from "node:test";
 
+import { engineSkip, engineList } from "./engines";
 import { RawClient, fdCount, sleep, startVw, waitFor, type Response, type VwProcess } from "./server";
 
-/** Every HTTP suite runs once per mode: one worker, and one worker per allowed CPU. */
+/**
+ * Every HTTP suite runs once per mode: each engine with one worker, and epoll (the default) with
+ * one worker per allowed CPU. An engine this machine cannot run (uring without liburing at build
+ * time, or a kernel that refuses io_uring) is left out, with a skipped suite saying why.
+ */
 export const MODES: ReadonlyArray<{ name: string; args: string[] }> = [
-  { name: "--workers 1", args: ["--workers", "1"] },
-  { name: "all CPUs", args: [] },
+  ...engineList()
+    .filter((e) => engineSkip(e) === undefined)
+    .map((e) => ({ name: `--engine ${e} --workers 1`, args: ["--engine", e, "--workers", "1"] })),
+  { name: "--engine epoll, all CPUs", args: [] },
 ];
+for (const e of engineList()) {
+  const why = engineSkip(e);
+  if (why !== undefined) describe(`HTTP suites with --engine ${e}`, { skip: why }, () => {});
+}
 
 /** Sized routes and their exact body lengths (k = 1024). */
 export const SIZED: ReadonlyArray<[string, number]> = [
