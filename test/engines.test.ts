@@ -1,0 +1,300 @@
+// What the engines must share beyond HTTP (the HTTP suites run once per engine through MODES):
+// each engine's own count of system calls agrees with the kernel's; select refuses what its
+// fd_set cannot hold and keeps serving; blocking runs one pinned thread per connection and ends
+// them; every engine enforces the header timeout, bounds a client that never reads, and lives
+// through running out of fds.
+import { describe, it } from "node:test";
+import assert from "node:assert/strict";
+import { execFile, spawn } from "node:child_process";
+import * as fs from "node:fs";
+import * as os from "node:os";
+import * as path from "node:path";
+import { promisify } from "node:util";
+
+import { engineList, engineSkip } from "./helpers/engines";
+import { taskPolicy, taskStatus } from "./helpers/proc";
+import { native } from "../src/native";
+import { RawClient, fdCount, freePort, metricValue, runVw, sleep, startVw, waitFor, which } from "./helpers/server";
+
+const run = promisify(execFile);
+const GET = "GET /1b HTTP/1.1\r\nHost: x\r\n\r\n";
+
+/** Every engine with the flags that select it; uring also with --sqpoll. */
+const VARIANTS: { name: string; engine: string; args: string[] }[] = engineList().flatMap((e) => [
+  { name: e, engine: e, args: ["--engine", e] },
+  ...(e === "uring" ? [{ name: "uring --sqpoll", engine: e, args: ["--engine", e, "--sqpoll"] }] : []),
+]);
+
+/** Polls an async condition every 25 ms; throws with `what()` after timeoutMs. */
+async function until(cond: () => Promise<boolean>, what: () => string, timeoutMs = 5000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await cond())) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what()}`);
+    await sleep(25);
+  }
+}
+
+async function voluntarySwitches(mport: number): Promise<number> {
+  const text = await (await fetch(`http://127.0.0.1:${mport}/metrics`)).text();
+  return Number(/^vw_context_switches_total\{worker="0",kind="voluntary"\} (\d+)$/m.exec(text)?.[1]);
+}
+
+function tasks(pid: number): number[] {
+  return fs.readdirSync(`/proc/${pid}/task`).map(Number);
+}
+
+async function openClients(port: number, n: number): Promise<RawClient[]> {
+  const out: RawClient[] = [];
+  for (let i = 0; i < n; i += 100) {
+    out.push(...(await Promise.all(Array.from({ length: Math.min(100, n - i) }, () => RawClient.connect(port)))));
+  }
+  return out;
+}
+
+async function promptAnswer(port: number, withinMs = 1000): Promise<void> {
+  const t0 = Date.now();
+  const c = await RawClient.connect(port);
+  try {
+    const r = await c.request(GET, { timeoutMs: withinMs });
+    assert.equal(r.status, 200);
+    assert.ok(Date.now() - t0 < withinMs, `answered in ${Date.now() - t0} ms`);
+  } finally {
+    c.destroy();
+  }
+}
+
+describe("each engine's system-call count agrees with the kernel's", () => {
+  const perf = which("perf");
+  const ab = which("ab");
+  const tools = !perf ? "perf not installed (apt-get install linux-perf)" : !ab ? "ab not installed (apt-get install apache2-utils)" : false;
+
+  for (const v of VARIANTS) {
+    const skip = tools || engineSkip(v.engine) || false;
+    // 10,000 keep-alive requests over 100 connections. perf counts the worker thread (-t TID);
+    // for blocking, perf's counters are inherited by the threads the worker creates after perf
+    // attached (perf stat sets attr.inherit), so the same -t TID also sums every connection
+    // thread of the measured run, and nothing of Node's own threads.
+    it(`${v.name}: vw_sys_total = perf raw_syscalls:sys_enter within 2 % (ab -k -n 10000 -c 100)`, { skip, timeout: 60000 }, async (t) => {
+      const probe = await run(perf!, ["stat", "-e", "raw_syscalls:sys_enter", "-x,", "true"]).catch((e: Error) => e);
+      if (probe instanceof Error) {
+        t.skip(`perf cannot count raw_syscalls here: ${probe.message.split("\n")[0]}`);
+        return;
+      }
+      const mport = await freePort();
+      const vw = await startVw(["--workers", "1", "--metrics", `127.0.0.1:${mport}`, "--quiet", ...v.args]);
+      const out = path.join(os.tmpdir(), `vw-perf-${process.pid}-${v.name.replace(/\W+/g, "-")}.txt`);
+      try {
+        const url = `http://127.0.0.1:${vw.port}/1b`;
+        // Warm-up with the same shape (for blocking it also fills glibc's thread stack cache).
+        await run(ab!, ["-k", "-q", "-n", "2000", "-c", "100", url]);
+        let open = -1;
+        const idle = (): Promise<void> =>
+          until(async () => (open = await metricValue(mport, "vw_conns_open")) === 0, () => `connections closed (open: ${open})`);
+        await idle();
+        const before = await metricValue(mport, "vw_sys_total_total");
+        const p = spawn(perf!, ["stat", "-e", "raw_syscalls:sys_enter", "-x,", "-o", out, "-t", String(vw.tids[0])], { stdio: "ignore" });
+        await sleep(300);
+        const r = await run(ab!, ["-k", "-q", "-n", "10000", "-c", "100", url], { timeout: 40000 });
+        assert.match(r.stdout, /Complete requests:\s+10000/);
+        await idle(); // blocking: every connection thread has ended (and counted its last calls)
+        p.kill("SIGINT");
+        await new Promise((resolve) => p.once("exit", resolve));
+        const after = await metricValue(mport, "vw_sys_total_total");
+        const kernel = Number(/^(\d+),/m.exec(fs.readFileSync(out, "utf8"))?.[1]);
+        const ours = after - before;
+        assert.ok(kernel > 5000, `perf counted ${kernel}`);
+        const diff = Math.abs(ours - kernel) / kernel;
+        t.diagnostic(`${v.name}: vw ${ours}, perf ${kernel} (${(diff * 100).toFixed(2)} %), ${(ours / 10000).toFixed(3)} per request`);
+        assert.ok(diff <= 0.02, `${v.name}: vw counted ${ours} system calls, the kernel ${kernel} (${(diff * 100).toFixed(2)} %)`);
+      } finally {
+        fs.rmSync(out, { force: true });
+        await vw.stop();
+      }
+    });
+  }
+});
+
+describe("select: fds at or above FD_SETSIZE", () => {
+  it("with 1,100 connections the excess is refused cleanly and the rest is served", { timeout: 60000 }, async () => {
+    const mport = await freePort();
+    const vw = await startVw(["--engine", "select", "--workers", "1", "--quiet", "--metrics", `127.0.0.1:${mport}`]);
+    let clients: RawClient[] = [];
+    try {
+      const N = 1100;
+      clients = await openClients(vw.port, N);
+      let seen = 0;
+      await until(
+        async () => (seen = (await metricValue(mport, "vw_conns_accepted_total")) + (await metricValue(mport, "vw_rejected_total"))) >= N,
+        () => `accepted + refused = ${seen} of ${N}`,
+        10000,
+      );
+      const rejected = await metricValue(mport, "vw_rejected_total");
+      const accepted = await metricValue(mport, "vw_conns_accepted_total");
+      assert.ok(rejected > 0, "some connections landed on fds >= 1024 and were refused");
+      assert.ok(accepted < 1024, `accepted ${accepted}: all below FD_SETSIZE`);
+      // Refused cleanly: closed at once, without a byte.
+      await waitFor(() => clients.filter((c) => c.isClosed).length === rejected, () => `${clients.filter((c) => c.isClosed).length} clients closed, ${rejected} refused`);
+      for (const c of clients.filter((c) => c.isClosed)) assert.equal(c.received.length, 0);
+      // The server keeps serving every connection it kept.
+      const kept = clients.filter((c) => !c.isClosed);
+      for (let i = 0; i < kept.length; i += 200) {
+        const rs = await Promise.all(kept.slice(i, i + 200).map((c) => c.request(GET, { timeoutMs: 5000 })));
+        assert.ok(rs.every((r) => r.status === 200));
+      }
+      clients.forEach((c) => c.destroy());
+      let open = -1;
+      await until(async () => (open = await metricValue(mport, "vw_conns_open")) === 0, () => `open connections ${open}`);
+      await promptAnswer(vw.port);
+    } finally {
+      clients.forEach((c) => c.destroy());
+      await vw.stop();
+    }
+  });
+});
+
+describe("blocking: a thread per connection", () => {
+  it("500 connections: 500 threads on the worker's CPU with its policy, gone after the clients close", { timeout: 60000 }, async () => {
+    const mport = await freePort();
+    const vw = await startVw(["--engine", "blocking", "--workers", "1", "--quiet", "--metrics", `127.0.0.1:${mport}`]);
+    let clients: RawClient[] = [];
+    try {
+      const worker = vw.tids[0];
+      const baseline = tasks(vw.pid);
+      const cpus = taskStatus(vw.pid, worker).get("Cpus_allowed_list");
+      const policy = taskPolicy(vw.pid, worker);
+      const cs0 = await voluntarySwitches(mport);
+      clients = await openClients(vw.port, 500);
+      for (let i = 0; i < clients.length; i += 100) {
+        const rs = await Promise.all(clients.slice(i, i + 100).map((c) => c.request(GET, { timeoutMs: 5000 })));
+        assert.ok(rs.every((r) => r.status === 200));
+      }
+      await waitFor(() => tasks(vw.pid).length === baseline.length + 500, () => `${tasks(vw.pid).length - baseline.length} connection threads, want 500`);
+      const added = tasks(vw.pid).filter((t) => !baseline.includes(t));
+      assert.equal(added.length, 500);
+      for (const t of added) {
+        const st = taskStatus(vw.pid, t);
+        assert.equal(st.get("Cpus_allowed_list"), cpus, `thread ${t} pinned like the worker`);
+        assert.equal(st.get("Name"), `vw-w0`, `thread ${t} carries the worker's name`);
+        assert.deepEqual(taskPolicy(vw.pid, t), policy, `thread ${t} has the worker's policy`);
+      }
+      // Their context switches count as the worker's: each thread blocked at least once.
+      const vol = (await voluntarySwitches(mport)) - cs0;
+      assert.ok(vol >= 500, `voluntary context switches of the worker and its threads: ${vol}`);
+      clients.forEach((c) => c.destroy());
+      await waitFor(() => tasks(vw.pid).length === baseline.length, () => `threads back to ${baseline.length} (now ${tasks(vw.pid).length})`, 5000);
+      assert.equal(await metricValue(mport, "vw_conns_open"), 0);
+      await promptAnswer(vw.port);
+    } finally {
+      clients.forEach((c) => c.destroy());
+      await vw.stop();
+    }
+  });
+
+  it("--max-conns bounds the threads: the excess is closed at accept and counted", { timeout: 30000 }, async () => {
+    const mport = await freePort();
+    const vw = await startVw(["--engine", "blocking", "--workers", "1", "--quiet", "--max-conns", "20", "--metrics", `127.0.0.1:${mport}`]);
+    let clients: RawClient[] = [];
+    try {
+      const baseline = tasks(vw.pid).length;
+      clients = await openClients(vw.port, 30);
+      await waitFor(() => clients.filter((c) => c.isClosed).length === 10, () => `${clients.filter((c) => c.isClosed).length} closed, want 10`);
+      assert.equal(tasks(vw.pid).length, baseline + 20);
+      assert.equal(await metricValue(mport, "vw_rejected_total"), 10);
+    } finally {
+      clients.forEach((c) => c.destroy());
+      await vw.stop();
+    }
+  });
+});
+
+function cpuTicks(pid: number, tid: number): number {
+  const stat = fs.readFileSync(`/proc/${pid}/task/${tid}/stat`, "utf8");
+  const f = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+  return Number(f[11]) + Number(f[12]);
+}
+
+function rssKiB(pid: number): number {
+  return Number(/^VmRSS:\s+(\d+) kB/m.exec(fs.readFileSync(`/proc/${pid}/status`, "utf8"))![1]);
+}
+
+for (const v of VARIANTS) {
+  describe(`abuse (--engine ${v.name})`, { skip: engineSkip(v.engine) }, () => {
+    it("an unfinished header is closed after --header-timeout; others are served meanwhile", { timeout: 20000 }, async () => {
+      const mport = await freePort();
+      const vw = await startVw(["--workers", "1", "--quiet", "--header-timeout", "1", "--metrics", `127.0.0.1:${mport}`, ...v.args]);
+      try {
+        const base = fdCount(vw.pid);
+        const slow = await openClients(vw.port, 20);
+        slow.forEach((c) => c.write("GET /1b HTTP/1.1\r\nHost: x\r\n"));
+        await promptAnswer(vw.port);
+        await Promise.all(slow.map((c) => c.waitClosed(3500)));
+        assert.equal(await metricValue(mport, "vw_timeouts_total"), 20);
+        await promptAnswer(vw.port);
+        await waitFor(() => fdCount(vw.pid) === base, () => `fds back to ${base} (now ${fdCount(vw.pid)})`, 3000);
+      } finally {
+        await vw.stop();
+      }
+    });
+
+    it("a client that never reads: output stays bounded, others are served", { timeout: 20000 }, async () => {
+      const vw = await startVw(["--workers", "1", "--quiet", ...v.args]);
+      try {
+        const hog = await RawClient.connect(vw.port);
+        hog.socket.pause();
+        const rss0 = rssKiB(vw.pid);
+        for (let i = 0; i < 64; i++) hog.write("GET /1m HTTP/1.1\r\nHost: x\r\n\r\n"); // 64 MiB asked for
+        await sleep(800);
+        await promptAnswer(vw.port);
+        const grown = rssKiB(vw.pid) - rss0;
+        assert.ok(grown < 16 * 1024, `RSS grew ${grown} KiB`);
+        hog.destroy();
+        await promptAnswer(vw.port);
+      } finally {
+        await vw.stop();
+      }
+    });
+
+    it("EMFILE: excess connections are closed, the worker does not spin, service resumes", { timeout: 30000 }, async () => {
+      const mport = await freePort();
+      const vw = await startVw(["--workers", "1", "--quiet", "--metrics", `127.0.0.1:${mport}`, ...v.args], {
+        wrap: ["prlimit", "--nofile=96:96"],
+      });
+      try {
+        const clients = await openClients(vw.port, 150);
+        const t0 = cpuTicks(vw.pid, vw.tids[0]);
+        await sleep(1200);
+        const spent = cpuTicks(vw.pid, vw.tids[0]) - t0;
+        assert.ok(spent < 20, `the worker used ${spent} ticks in 1.2 s while out of fds`);
+        assert.ok(clients.some((c) => c.isClosed), "excess connections were closed, not left hanging");
+        clients.forEach((c) => c.destroy());
+        await sleep(300);
+        await promptAnswer(vw.port, 1500);
+        assert.ok((await metricValue(mport, "vw_accept_errors_total")) > 0, "EMFILE was met and counted");
+        assert.ok((await metricValue(mport, "vw_rejected_total")) > 0, "excess connections closed at accept");
+      } finally {
+        await vw.stop();
+      }
+    });
+  });
+}
+
+describe("engine names", () => {
+  it("the addon lists what it was built with; uring says how to get it, or what the ring got", async () => {
+    const built = native().engines();
+    for (const e of ["epoll", "poll", "select", "blocking"]) assert.ok(built.includes(e), `${e} built`);
+    if (!built.includes("uring")) {
+      const r = await runVw(["--engine", "uring", "--port", "0"]);
+      assert.equal(r.code, 1);
+      assert.equal(r.stderr.trim().split("\n").length, 1, r.stderr);
+      assert.match(r.stderr, /apt-get install liburing-dev, then npm rebuild/);
+      return;
+    }
+    if (engineSkip("uring")) return; // the kernel refuses: the HTTP suites say so
+    const vw = await startVw(["--engine", "uring", "--workers", "1"]);
+    try {
+      assert.match(vw.stdout(), /^io_uring: \S.*$/m);
+    } finally {
+      await vw.stop();
+    }
+  });
+});
