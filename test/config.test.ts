@@ -21,6 +21,9 @@ describe("bad flags exit 2 with one line", () => {
     [["--bogus"], /Unknown option '--bogus'.*see vw --help/],
     [["--port", "1", "--listen", "127.0.0.1:2"], /--port and --listen both given/],
     [["extra"], /Unexpected argument 'extra'.*see vw --help/],
+    [["--engine", "kqueue"], /--engine kqueue: choose epoll, uring, poll, select, blocking/],
+    [["--sqpoll"], /--sqpoll works with --engine uring only \(not epoll\)/],
+    [["--engine", "poll", "--sqpoll"], /--sqpoll works with --engine uring only \(not poll\)/],
   ];
   for (const [args, expected] of cases) {
     it(args.join(" "), async () => {
@@ -39,7 +42,7 @@ describe("help and version", () => {
   it("--help lists every flag and exits 0", async () => {
     const r = await runVw(["--help"]);
     assert.equal(r.code, 0);
-    for (const flag of ["--port", "--listen", "--workers", "--cpus", "--policy", "--priority", "--require-rt", "--no-keepalive"]) {
+    for (const flag of ["--port", "--listen", "--workers", "--cpus", "--policy", "--priority", "--require-rt", "--no-keepalive", "--engine", "--sqpoll"]) {
       assert.ok(r.stdout.includes(flag), flag);
     }
   });
