@@ -28,6 +28,7 @@ struct PendingOut {
     if (pinned) pinned->unpin();
   }
   void pin(const ResponseTable* t) {
+    if (!t) return;  // the caller keeps the table alive by other means (blocking engine)
     pinned = t;
     t->pin();
   }

@@ -46,7 +46,7 @@ void keep_input(Conn& c, const char* p, size_t n) {
   c.in_len = static_cast<uint32_t>(n);
 }
 
-PendingOut* pending_from_batch(const OutBatch& out, size_t written) {
+PendingOut* pending_from_batch(const OutBatch& out, size_t written, const ResponseTable* table) {
   const iovec* iov = out.iov();
   int cnt = out.iovcnt();
   size_t skip = written, staged = 0;
@@ -71,6 +71,7 @@ PendingOut* pending_from_batch(const OutBatch& out, size_t written) {
       dst += len - off;
     } else {
       p->iov.push_back({const_cast<char*>(src), len - off});
+      if (!p->pinned) p->pin(table);
     }
   }
   return p;
@@ -84,7 +85,8 @@ bool pending_advance(PendingOut& p, size_t n) {
   return false;
 }
 
-WriteResult write_batch(Sys& sys, StatsSlot& stats, int fd, Conn& c, const OutBatch& out) {
+WriteResult write_batch(Sys& sys, StatsSlot& stats, int fd, Conn& c, const OutBatch& out,
+                        const ResponseTable* table) {
   const iovec* iov = out.iov();
   int cnt = out.iovcnt();
   ssize_t n = cnt == 1 ? sys.write(fd, iov[0].iov_base, iov[0].iov_len) : sys.writev(fd, iov, cnt);
@@ -96,7 +98,7 @@ WriteResult write_batch(Sys& sys, StatsSlot& stats, int fd, Conn& c, const OutBa
   size_t written = static_cast<size_t>(n);
   if (written == out.bytes()) return WriteResult::done;
   bump(stats.partial_writes);
-  c.out = pending_from_batch(out, written);
+  c.out = pending_from_batch(out, written, table);
   return WriteResult::pending;
 }
 

@@ -84,7 +84,9 @@ enum class WriteResult { done, pending, failed };
 // What `written` bytes of `out` left over, kept past the batch: staged parts are copied (the
 // stage is reused by the next connection), body references stay references into the table.
 // written == 0 keeps the whole batch (an engine whose send completes later).
-PendingOut* pending_from_batch(const OutBatch& out, size_t written);
+// `table` is the table the batch's references point into: the pending output pins it, so a
+// reload cannot free it while the socket still owes the client those bytes.
+PendingOut* pending_from_batch(const OutBatch& out, size_t written, const ResponseTable* table);
 
 // Consumes n written bytes from p; true when nothing is left.
 bool pending_advance(PendingOut& p, size_t n);
@@ -98,7 +100,8 @@ inline int pending_iov(const PendingOut& p, const iovec** iov) {
 
 // One write of the whole batch (write for one iovec, writev otherwise). A partial write leaves
 // the rest in c.out. EAGAIN and EINTR count as nothing written.
-WriteResult write_batch(Sys& sys, StatsSlot& stats, int fd, Conn& c, const OutBatch& out);
+WriteResult write_batch(Sys& sys, StatsSlot& stats, int fd, Conn& c, const OutBatch& out,
+                        const ResponseTable* table);
 
 // One writev of what c.out still holds; c.out is left for the caller to free when done.
 WriteResult write_pending(Sys& sys, StatsSlot& stats, int fd, Conn& c);

@@ -133,6 +133,12 @@ class BlockingEngine final : public Engine {
   std::vector<ConnThread*> _threads;        // started and not yet joined
   std::atomic<ConnThread*> _done{nullptr};  // ended threads, pushed by themselves
   std::atomic<bool> _stopping{false};
+  // Reload safety (QSBR) with many threads: a connection thread counts itself in _readers[e & 1]
+  // (e: the reload epoch it saw) while it holds a table pointer; the worker thread passes its
+  // quiescent point for epoch q + 1 only once no thread that saw q is left.
+  std::atomic<uint64_t> _readers[2] = {{0}, {0}};
+  uint64_t _passed = 0;
+  void advance_quiescence();
   bool _listening = true;
   int _stop = kRunning;
   uint64_t _now_ms = 0;
@@ -180,6 +186,7 @@ void BlockingEngine::run() {
     if (n > 0) bump(s.events, static_cast<uint64_t>(n));
     _now_ms = mono_ms();
     reap();
+    advance_quiescence();
     if (n > 0) {
       if (_pfds[0].revents) on_wake();
       if (_stop == kImmediate) {
@@ -198,6 +205,15 @@ void BlockingEngine::run() {
     }
     fold(_env.stats, _mine);
     if (_stop == kGraceful && _threads.empty()) return;
+  }
+}
+
+void BlockingEngine::advance_quiescence() {
+  uint64_t now = _env.epoch.load(std::memory_order_seq_cst);
+  // One epoch at a time: threads that saw _passed share a counter with none that came later.
+  while (_passed < now && _readers[_passed & 1].load(std::memory_order_seq_cst) == 0) {
+    _passed++;
+    _env.quiescent.store(_passed, std::memory_order_release);
   }
 }
 
@@ -379,7 +395,8 @@ void BlockingEngine::serve_connection(ConnThread& t) {
     t.phase.store(kWriting);
     if (_stopping.load()) return WriteResult::failed;
     t.deadline_ms.store(now + _lim.idle_timeout_ms, std::memory_order_relaxed);
-    WriteResult w = write_batch(sys, mine, fd, c, out);  // blocks until all is taken
+    // Blocks until all is taken, inside this thread's reader window: no pin needed.
+    WriteResult w = write_batch(sys, mine, fd, c, out, nullptr);
     while (w == WriteResult::pending) w = write_pending(sys, mine, fd, c);  // after a kill: fails
     delete c.out;
     c.out = nullptr;
@@ -405,7 +422,11 @@ void BlockingEngine::serve_connection(ConnThread& t) {
     date.refresh();
     size_t len;
     const char* data = read_landed(c, span.dst, rbuf, static_cast<size_t>(n), &len);
+    // Counted as a reader from before the table is loaded until its bytes are all written.
+    uint64_t e = _env.epoch.load(std::memory_order_seq_cst);
+    _readers[e & 1].fetch_add(1, std::memory_order_seq_cst);
     Served r = serve_input(serve_ctx(_env, date, mine), c, data, len, out, now, write);
+    _readers[e & 1].fetch_sub(1, std::memory_order_release);
     if (r == Served::failed || r == Served::pending) break;
     if (r == Served::finish) {
       if (!c.linger_after_write || _stopping.load(std::memory_order_relaxed)) break;

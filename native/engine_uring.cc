@@ -124,7 +124,7 @@ class URingEngine final : public Engine {
   void on_wake();
 
   void serve(int fd, Conn& c, const char* data, size_t len);
-  WriteResult start_send(int fd, Conn& c);
+  WriteResult start_send(int fd, Conn& c, const ResponseTable* table);
   void submit_send(SendOp* op);
   void finish_response(int fd, Conn& c);
   void close_conn(int fd, Conn& c);
@@ -397,6 +397,7 @@ void URingEngine::run() {
   for (size_t i = 0; i < _env.listeners.size(); i++) arm_accept(i);
   for (;;) {
     wait();
+    _env.pass_quiescent_point();  // no table pointer is held across iterations (reload QSBR)
     bump(s.loops);
     _date.refresh();
     _now_ms = mono_ms();
@@ -563,7 +564,7 @@ void URingEngine::on_recv(int fd, Conn& c, int res, const char* data, bool more)
 void URingEngine::serve(int fd, Conn& c, const char* data, size_t len) {
   ServeCtx ctx = serve_ctx(_env, _date, _env.stats);
   OutBatch& out = *_out;
-  Served r = serve_input(ctx, c, data, len, out, _now_ms, [&] { return start_send(fd, c); });
+  Served r = serve_input(ctx, c, data, len, out, _now_ms, [&] { return start_send(fd, c, ctx.table); });
   switch (r) {
     case Served::idle:
     case Served::pending:  // the send completes later (on_sent)
@@ -594,11 +595,11 @@ void URingEngine::free_send(SendOp* op) {
   delete op;
 }
 
-WriteResult URingEngine::start_send(int fd, Conn& c) {
+WriteResult URingEngine::start_send(int fd, Conn& c, const ResponseTable* table) {
   SendOp* op = new_send();
   op->fd = fd;
   op->gen = c.gen;
-  op->out.reset(pending_from_batch(*_out, 0));
+  op->out.reset(pending_from_batch(*_out, 0, table));
   _uc[static_cast<size_t>(fd)].send = op;
   submit_send(op);
   return WriteResult::pending;

@@ -69,6 +69,7 @@ class ReadinessEngine : public Engine {
   bool finished() const { return _stop == kImmediate || (stopping() && _open == 0); }
 
   void begin_iteration() {
+    _env.pass_quiescent_point();  // no table pointer is held across iterations (reload QSBR)
     _date.refresh();
     _now_ms = mono_ms();
   }
@@ -184,7 +185,7 @@ class ReadinessEngine : public Engine {
     ServeCtx ctx = serve_ctx(_env, _date, _env.stats);
     OutBatch& out = *_out;
     Served r = serve_input(ctx, c, data, len, out, _now_ms,
-                           [&] { return write_batch(_sys, _env.stats, fd, c, out); });
+                           [&] { return write_batch(_sys, _env.stats, fd, c, out, ctx.table); });
     switch (r) {
       case Served::idle:
         return;
