@@ -19,18 +19,23 @@
 // relaxed fetch_add per non-zero counter before each blocking read (and at its end). All these
 // threads share one CPU, so the locked adds never bounce a cache line between cores; a reader
 // sees each thread's counts at most one request late. serve_requests() gets the private slot
-// too. When a thread ends it adds its own CPU time and context switches (getrusage
-// RUSAGE_THREAD, one counted call) to thread_* counters: /proc forgets a thread once it exits,
-// so the launcher reads live threads from /proc and ended ones from these counters.
+// too. When a thread ends it adds its own CPU time and context switches (clock_gettime
+// CLOCK_THREAD_CPUTIME_ID and getrusage RUSAGE_THREAD, two counted calls) to thread_* counters:
+// /proc forgets a thread once it exits, so the launcher reads live threads from /proc and ended
+// ones from these counters. What no thread can measure is its own exit after that (glibc's
+// madvise of the stack, exit, the kernel's teardown): it shows in the process's CPU time only.
+//
+// Stacks. The engine gives each thread a stack of its own (pthread_attr_setstack) from a pool
+// it keeps: mmap'd once, reused after the thread is joined, the pool trimmed to kKeepStacks
+// spare ones. With a stack of its own, glibc skips the madvise(MADV_DONTNEED) it makes on a
+// dying thread's stack: in a VM that TLB shootdown was most of a short connection's CPU cost.
 //
 // System calls glibc makes for us. pthread_create and thread exit cost a fixed set of calls we
-// cannot route through Sys (glibc 2.36, a cached stack): rt_sigprocmask, clone3, rt_sigprocmask
-// in the creator; rseq, set_robust_list, rt_sigprocmask when the thread starts; rt_sigprocmask,
-// madvise (the stack's unused pages) and exit when it ends. They are part of this engine's
-// per-connection cost, so the worker counts them (sys_other) when it creates the thread. Not
-// counted: mmap and mprotect when glibc's stack cache has no stack of our size (more than
-// 40 MiB / 256 KiB = 160 threads alive), and the futex calls of a contended mutex or of joining
-// a thread that has not quite exited (both rare).
+// cannot route through Sys (glibc 2.36, a stack of ours): rt_sigprocmask, clone3,
+// rt_sigprocmask in the creator; rseq, set_robust_list, rt_sigprocmask when the thread starts;
+// rt_sigprocmask and exit when it ends. They are part of this engine's per-connection cost, so
+// the worker counts them (sys_other) when it creates the thread. Not counted: the futex calls
+// of a contended mutex or of joining a thread that has not quite exited (both rare).
 //
 // Timeouts and stop. Deadlines are published by each thread (an atomic) and swept by the worker
 // once a second, like the other engines. Expired: the worker calls shutdown(fd, SHUT_RDWR),
@@ -46,6 +51,7 @@
 #include <poll.h>
 #include <pthread.h>
 #include <sys/eventfd.h>
+#include <sys/mman.h>
 #include <sys/resource.h>
 #include <sys/timerfd.h>
 
@@ -60,7 +66,9 @@ namespace vw {
 namespace {
 
 constexpr size_t kThreadStack = 256 * 1024;  // read buffer and output batch live on it
-constexpr uint64_t kGlibcThreadCalls = 9;    // see "System calls glibc makes for us" above
+constexpr size_t kGuard = 4096;               // below each stack, PROT_NONE
+constexpr size_t kKeepStacks = 128;           // stacks kept for reuse beyond the threads alive
+constexpr uint64_t kGlibcThreadCalls = 8;     // see "System calls glibc makes for us" above
 
 enum Phase : int { kReading = 0, kWriting = 1 };
 enum Killed : int { kAlive = 0, kKilledTimeout = 1, kKilledStop = 2 };
@@ -87,6 +95,7 @@ class BlockingEngine;
 struct ConnThread {
   BlockingEngine* engine = nullptr;
   pthread_t thread{};
+  void* stack = nullptr;  // kGuard + kThreadStack bytes from the engine's pool
   int fd = -1;
   std::mutex mu;        // held by the thread to close fd, by the worker to shut it down
   bool fd_open = true;  // under mu
@@ -119,6 +128,8 @@ class BlockingEngine final : public Engine {
   void begin_graceful();
   void stop_all_now();
   void set_listening(bool on);
+  void* take_stack();
+  void give_stack(void* stack);
 
   WorkerEnv& _env;
   StatsSlot _mine;  // the worker thread's own counts, folded into _env.stats each iteration
@@ -131,6 +142,7 @@ class BlockingEngine final : public Engine {
   bool _attr_ready = false;
   std::vector<pollfd> _pfds;  // [wake, timer, ended, listeners...]
   std::vector<ConnThread*> _threads;        // started and not yet joined
+  std::vector<void*> _stacks;               // spare thread stacks
   std::atomic<ConnThread*> _done{nullptr};  // ended threads, pushed by themselves
   std::atomic<bool> _stopping{false};
   // Reload safety (QSBR) with many threads: a connection thread counts itself in _readers[e & 1]
@@ -148,6 +160,7 @@ class BlockingEngine final : public Engine {
 BlockingEngine::~BlockingEngine() {
   stop_all_now();  // run() normally leaves nothing; a failed start may have left listeners only
   if (_attr_ready) pthread_attr_destroy(&_attr);
+  for (void* st : _stacks) munmap(st, kGuard + kThreadStack);  // teardown: not counted
   fold(_env.stats, _mine);
 }
 
@@ -169,7 +182,6 @@ int BlockingEngine::prepare(std::string& what) {
     return err;
   }
   _attr_ready = true;
-  pthread_attr_setstacksize(&_attr, kThreadStack);
   pthread_attr_setinheritsched(&_attr, PTHREAD_INHERIT_SCHED);  // the default, said out loud
   _pfds.push_back({_env.wake_fd, POLLIN, 0});
   _pfds.push_back({_timer.get(), POLLIN, 0});
@@ -295,6 +307,7 @@ void BlockingEngine::stop_all_now() {
   for (ConnThread* t : _threads) kill(*t, kKilledStop);
   for (ConnThread* t : _threads) {
     pthread_join(t->thread, nullptr);
+    give_stack(t->stack);
     delete t;
   }
   _threads.clear();
@@ -311,9 +324,36 @@ void BlockingEngine::reap() {
     _threads[t->index] = last;
     last->index = t->index;
     _threads.pop_back();
+    give_stack(t->stack);
     delete t;
     t = next;
   }
+}
+
+// A stack for a new thread: a spare one, or a fresh mapping with a guard page below it.
+void* BlockingEngine::take_stack() {
+  if (!_stacks.empty()) {
+    void* st = _stacks.back();
+    _stacks.pop_back();
+    return st;
+  }
+  void* st = _sys.mmap_stack(kGuard + kThreadStack);
+  if (st == MAP_FAILED) return nullptr;
+  if (_sys.mprotect(st, kGuard, PROT_NONE) != 0) {
+    _sys.munmap(st, kGuard + kThreadStack);
+    return nullptr;
+  }
+  return st;
+}
+
+// The thread that used it has been joined: nothing runs on it any more.
+void BlockingEngine::give_stack(void* stack) {
+  if (!stack) return;
+  if (_stacks.size() < kKeepStacks) {
+    _stacks.push_back(stack);
+    return;
+  }
+  _sys.munmap(stack, kGuard + kThreadStack);
 }
 
 void BlockingEngine::on_listener(size_t li) {
@@ -359,9 +399,13 @@ void BlockingEngine::spawn(int fd) {
   t->deadline_ms.store(_now_ms + _lim.header_timeout_ms, std::memory_order_relaxed);
   t->index = _threads.size();
   _threads.push_back(t);
-  if (int err = pthread_create(&t->thread, &_attr, &BlockingEngine::thread_main, t)) {
-    (void)err;  // EAGAIN: out of threads or memory. The client hears a close.
+  t->stack = take_stack();
+  int err = t->stack ? pthread_attr_setstack(&_attr, static_cast<char*>(t->stack) + kGuard, kThreadStack)
+                     : ENOMEM;
+  if (!err) err = pthread_create(&t->thread, &_attr, &BlockingEngine::thread_main, t);
+  if (err) {  // EAGAIN, ENOMEM: out of threads or memory. The client hears a close.
     _threads.pop_back();
+    give_stack(t->stack);
     delete t;
     bump(_mine.rejected);
     _sys.close(fd);
@@ -448,12 +492,17 @@ void BlockingEngine::serve_connection(ConnThread& t) {
   c.release_buffers();
   drop(mine.conns_open);
   bump(mine.conns_closed);
+  // getrusage(RUSAGE_THREAD) splits the scheduler's runtime as of this thread's last context
+  // switch: a short connection that never blocked would read as ~0. Reading the thread CPU
+  // clock first brings that runtime up to date (and is the exact total).
+  timespec cpu{};
   rusage ru{};
-  if (sys.getrusage_thread(&ru) == 0) {
-    bump(mine.thread_user_us, static_cast<uint64_t>(ru.ru_utime.tv_sec) * 1000000 +
-                                  static_cast<uint64_t>(ru.ru_utime.tv_usec));
-    bump(mine.thread_sys_us, static_cast<uint64_t>(ru.ru_stime.tv_sec) * 1000000 +
-                                 static_cast<uint64_t>(ru.ru_stime.tv_usec));
+  if (sys.thread_cputime(&cpu) == 0 && sys.getrusage_thread(&ru) == 0) {
+    uint64_t total = static_cast<uint64_t>(cpu.tv_sec) * 1000000 + static_cast<uint64_t>(cpu.tv_nsec) / 1000;
+    uint64_t user = static_cast<uint64_t>(ru.ru_utime.tv_sec) * 1000000 + static_cast<uint64_t>(ru.ru_utime.tv_usec);
+    if (user > total) user = total;
+    bump(mine.thread_user_us, user);
+    bump(mine.thread_sys_us, total - user);
     bump(mine.thread_cs_voluntary, static_cast<uint64_t>(ru.ru_nvcsw));
     bump(mine.thread_cs_involuntary, static_cast<uint64_t>(ru.ru_nivcsw));
   }

@@ -7,9 +7,11 @@
 #include <sys/resource.h>
 #include <sys/select.h>
 #include <sys/epoll.h>
+#include <sys/mman.h>
 #include <sys/timerfd.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "stats.h"
@@ -72,6 +74,12 @@ class Sys {
     count(_s.sys_other);
     return ::getrusage(RUSAGE_THREAD, ru);
   }
+  // The calling thread's CPU time; unlike getrusage it first brings the scheduler's runtime up
+  // to date (thread CPU clocks are not in the vDSO: one system call).
+  int thread_cputime(timespec* ts) {
+    count(_s.sys_other);
+    return ::clock_gettime(CLOCK_THREAD_CPUTIME_ID, ts);
+  }
   int poll(pollfd* fds, nfds_t n, int timeout_ms) {
     count(_s.sys_poll);
     return ::poll(fds, n, timeout_ms);
@@ -79,6 +87,18 @@ class Sys {
   int select(int nfds, fd_set* rd, fd_set* wr, fd_set* ex, timeval* timeout) {
     count(_s.sys_select);
     return ::select(nfds, rd, wr, ex, timeout);
+  }
+  void* mmap_stack(size_t len) {
+    count(_s.sys_other);
+    return ::mmap(nullptr, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
+  }
+  int mprotect(void* p, size_t len, int prot) {
+    count(_s.sys_other);
+    return ::mprotect(p, len, prot);
+  }
+  int munmap(void* p, size_t len) {
+    count(_s.sys_other);
+    return ::munmap(p, len);
   }
   // An io_uring_enter the caller made itself (liburing's own are counted where they are made).
   void counted_io_uring_enter() { count(_s.sys_io_uring_enter); }
