@@ -77,6 +77,15 @@ struct URingConn {
   bool eof = false;         // the client shut its side while output was pending
 };
 
+// The oldest completion, or null. Read from the ring directly: liburing's peek may enter the
+// kernel to flush an overflowed CQ, a system call that would go uncounted (wait() does that).
+io_uring_cqe* first_cqe(io_uring* ring) {
+  unsigned head;
+  io_uring_cqe* cqe;
+  io_uring_for_each_cqe(ring, head, cqe) return cqe;
+  return nullptr;
+}
+
 // Linux major.minor, e.g. 6.1 -> 601.
 int kernel_version() {
   utsname u{};
@@ -268,11 +277,8 @@ int URingEngine::prepare(std::string& what) {
 // ---- the ring ----
 
 io_uring_sqe* URingEngine::sqe(uint64_t user_data) {
-  io_uring_sqe* s = io_uring_get_sqe(&_ring);
-  if (!s) {
-    make_room();
-    s = io_uring_get_sqe(&_ring);
-  }
+  io_uring_sqe* s;
+  while (!(s = io_uring_get_sqe(&_ring))) make_room();  // each round submits or waits: progress
   io_uring_sqe_set_data64(s, user_data);
   return s;
 }
@@ -290,7 +296,13 @@ void URingEngine::flush_sq() {
 void URingEngine::make_room() {
   if (!_sqpoll) {
     _sys.counted_io_uring_enter();  // submitted > 0: liburing always enters here
-    io_uring_submit(&_ring);
+    int r = io_uring_submit(&_ring);
+    if (r == -EBUSY || r == -EAGAIN) {
+      // The CQ overflowed: completions the kernel could not post yet. run() consumes each CQE
+      // before handling it, so the CQ has room now; this enter moves them in, then submit again.
+      _sys.counted_io_uring_enter();
+      io_uring_enter(_ring.ring_fd, 0, 0, IORING_ENTER_GETEVENTS, nullptr);
+    }
     return;
   }
   flush_sq();
@@ -401,14 +413,16 @@ void URingEngine::run() {
     bump(s.loops);
     _date.refresh();
     _now_ms = mono_ms();
-    unsigned head, seen = 0;
+    // Each CQE is copied and consumed before it is handled, so a handler that has to submit
+    // mid-iteration (a full SQ) finds room in the CQ for what that submission completes.
+    uint64_t seen = 0;
     io_uring_cqe* cqe;
-    io_uring_for_each_cqe(&_ring, head, cqe) {
+    while (_stop != kImmediate && (cqe = first_cqe(&_ring)) != nullptr) {
+      io_uring_cqe c = *cqe;
+      io_uring_cqe_seen(&_ring, cqe);
       seen++;
-      on_cqe(*cqe);
-      if (_stop == kImmediate) break;
+      on_cqe(c);
     }
-    io_uring_cq_advance(&_ring, seen);
     bump(s.events, seen);
     if (finished()) {
       submit_all();

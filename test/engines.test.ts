@@ -11,9 +11,8 @@ import * as os from "node:os";
 import * as path from "node:path";
 import { promisify } from "node:util";
 
-import { engineList, engineSkip } from "./helpers/engines";
+import { builtEngines, engineList, engineSkip } from "./helpers/engines";
 import { taskPolicy, taskStatus } from "./helpers/proc";
-import { native } from "../src/native";
 import { RawClient, fdCount, freePort, metricValue, runVw, sleep, startVw, waitFor, which } from "./helpers/server";
 
 const run = promisify(execFile);
@@ -281,7 +280,7 @@ for (const v of VARIANTS) {
 
 describe("engine names", () => {
   it("the addon lists what it was built with; uring says how to get it, or what the ring got", async () => {
-    const built = native().engines();
+    const built = builtEngines();
     for (const e of ["epoll", "poll", "select", "blocking"]) assert.ok(built.includes(e), `${e} built`);
     if (!built.includes("uring")) {
       const r = await runVw(["--engine", "uring", "--port", "0"]);

@@ -4,11 +4,28 @@ import { spawnSync } from "node:child_process";
 import * as path from "node:path";
 
 import { engines } from "../../src/config";
-import { native } from "../../src/native";
-import { root } from "./server";
+import { root, vwEnv } from "./server";
 
 export function engineList(): string[] {
   return [...engines];
+}
+
+let built: string[] | undefined;
+
+/**
+ * The engines the addon was built with. Asked of a child process that runs with vw's own
+ * environment, so the addon (under `npm run test:asan` the sanitizer build, which needs its
+ * runtime preloaded) never loads into the test runner itself.
+ */
+export function builtEngines(): string[] {
+  if (built === undefined) {
+    const nativeJs = path.join(root, "dist", "src", "native.js");
+    const script = `process.stdout.write(JSON.stringify(require(${JSON.stringify(nativeJs)}).native().engines()))`;
+    const r = spawnSync(process.execPath, ["-e", script], { encoding: "utf8", env: vwEnv(), timeout: 10000 });
+    if (r.status !== 0) throw new Error(`cannot ask the addon which engines it has: ${(r.stderr || r.error?.message || "").trim()}`);
+    built = JSON.parse(r.stdout) as string[];
+  }
+  return built;
 }
 
 const reasons = new Map<string, string | undefined>();
@@ -20,7 +37,7 @@ export function engineSkip(engine: string): string | undefined {
 }
 
 function probe(engine: string): string | undefined {
-  if (!native().engines().includes(engine)) {
+  if (!builtEngines().includes(engine)) {
     return `this build has no ${engine} engine (liburing-dev missing at build time: apt-get install liburing-dev, then npm rebuild)`;
   }
   if (engine !== "uring") return undefined;
@@ -32,7 +49,7 @@ function probe(engine: string): string | undefined {
       const s = vw.start(vw.resolveConfig({ engine: "uring", listen: ["127.0.0.1:0"], workers: 1, policy: "other" }));
       s.stop().then(() => process.exit(0));
     } catch (e) { console.error(e.message); process.exit(1); }`;
-  const r = spawnSync(process.execPath, ["-e", script], { encoding: "utf8", timeout: 10000 });
+  const r = spawnSync(process.execPath, ["-e", script], { encoding: "utf8", timeout: 10000, env: vwEnv() });
   if (r.status === 0) return undefined;
   return `the kernel refuses io_uring here: ${(r.stderr || r.error?.message || `exit ${r.status}`).trim().split("\n")[0]}`;
 }
