@@ -254,6 +254,55 @@ for (const v of VARIANTS) {
       }
     });
 
+    it("--allow refuses other peers at accept; --locality counts every accepted connection", { timeout: 20000 }, async () => {
+      const m1 = await freePort();
+      const denied = await startVw(["--workers", "1", "--quiet", "--allow", "10.0.0.0/8", "--metrics", `127.0.0.1:${m1}`, ...v.args]);
+      try {
+        const c = await RawClient.connect(denied.port);
+        c.write(GET);
+        await c.waitClosed(2000);
+        assert.equal(c.received.length, 0, "closed unread, unanswered");
+        let d = 0;
+        await until(async () => (d = await metricValue(m1, "vw_denied_total")) === 1, () => `denied ${d}`);
+      } finally {
+        await denied.stop();
+      }
+      const m2 = await freePort();
+      const vw = await startVw(["--workers", "1", "--quiet", "--allow", "127.0.0.0/8", "--locality", "--metrics", `127.0.0.1:${m2}`, ...v.args]);
+      try {
+        for (let i = 0; i < 5; i++) await promptAnswer(vw.port);
+        const local = await metricValue(m2, "vw_incoming_local_total");
+        const remote = await metricValue(m2, "vw_incoming_remote_total");
+        assert.equal(local + remote, 5, `SO_INCOMING_CPU read once per connection (local ${local}, remote ${remote})`);
+        assert.equal(await metricValue(m2, "vw_denied_total"), 0);
+      } finally {
+        await vw.stop();
+      }
+    });
+
+    it("idle, the worker and its threads sleep in the kernel (no spinning)", { timeout: 20000 }, async () => {
+      const vw = await startVw(["--workers", "1", "--quiet", ...v.args]);
+      try {
+        const clients = await openClients(vw.port, 20); // idle keep-alive connections (blocking: 20 threads)
+        await Promise.all(clients.map((c) => c.request(GET)));
+        await sleep(300); // the SQPOLL thread sleeps after its idle period
+        // Run time in ns (schedstat) of the worker's threads. --sqpoll: its kernel thread polls
+        // 10 ms after each completion (the 1 s tick too), about 1.5 % of a CPU at rest.
+        const runNs = (): number =>
+          tasks(vw.pid).reduce((n, t) => {
+            if (!/^(vw-w0|iou-sqp-)/.test(taskStatus(vw.pid, t).get("Name") ?? "")) return n;
+            return n + Number(fs.readFileSync(`/proc/${vw.pid}/task/${t}/schedstat`, "utf8").split(" ")[0]);
+          }, 0);
+        const t0 = runNs();
+        await sleep(2000);
+        const ms = (runNs() - t0) / 1e6;
+        assert.ok(ms < 40, `the worker's threads ran ${ms.toFixed(1)} ms in 2 s of idle (a spinning thread: 2000)`);
+        clients.forEach((c) => c.destroy());
+      } finally {
+        await vw.stop();
+      }
+    });
+
     it("EMFILE: excess connections are closed, the worker does not spin, service resumes", { timeout: 30000 }, async () => {
       const mport = await freePort();
       const vw = await startVw(["--workers", "1", "--quiet", "--metrics", `127.0.0.1:${mport}`, ...v.args], {
