@@ -9,7 +9,7 @@ import * as path from "node:path";
 import { promisify } from "node:util";
 
 import { engineList, engineSkip } from "./helpers/engines";
-import { RawClient, freePort, runVw, sleep, startVw, which, type VwProcess } from "./helpers/server";
+import { RawClient, freePort, runVw, sleep, startVw, waitFor, which, type VwProcess } from "./helpers/server";
 
 const run = promisify(execFile);
 
@@ -235,10 +235,14 @@ describe("reload", () => {
       const wrk = wrkPath ? run(wrkPath, ["-t1", "-c20", "-d6s", `http://127.0.0.1:${vw.port}/payload`], { timeout: 20000 }) : undefined;
       const clients = Array.from({ length: 6 }, client);
       const rss0 = rssKiB(vw.pid);
+      const reloads = (): number => vw.stderr().match(/vw: reloaded \(SIGHUP\)/g)?.length ?? 0;
       for (let i = 0; i < 20; i++) {
         fs.writeFileSync(file, i % 2 === 0 ? B : A);
         vw.child.kill("SIGHUP");
-        await sleep(200);
+        // Signals do not queue: the next one goes only after this reload was reported (the Node
+        // thread shares its CPU with a busy real-time worker, so it may take a while).
+        await waitFor(() => reloads() === i + 1, () => `reload ${i + 1} reported (${reloads()} so far)`, 5000);
+        await sleep(100);
       }
       stop = true;
       await Promise.all(clients);
