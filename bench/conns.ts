@@ -8,7 +8,7 @@ import { execFileSync } from "node:child_process";
 import * as os from "node:os";
 import * as path from "node:path";
 import { planCpus } from "./lib/cpus";
-import { Flags, log, mdTable, pinSelf, procNumber, runEntry, startPinned, UsageError, vwCli, writeResult } from "./lib/harness";
+import { log, mdTable, parseFlags, pinnableVw, pinSelf, procNumber, runEntry, startPinned, writeResult } from "./lib/harness";
 import * as proc from "./lib/proc";
 import { RoundTripper } from "./lib/rawhttp";
 import { nginxDef, startServer } from "./lib/servers";
@@ -147,30 +147,15 @@ async function measure(name: string, pid: number, port: number, o: { conns: numb
 }
 
 async function main(ctx: { tmpDir: string }): Promise<number> {
-  let f: Flags;
-  try {
-    f = new Flags(process.argv.slice(2), { "--conns": "number", "--batch": "number", "--quick": "switch", "--out": "string" }, USAGE);
-  } catch (e) {
-    if (e instanceof UsageError) {
-      log(e.message);
-      return e.code;
-    }
-    throw e;
-  }
+  const f = parseFlags({ "--conns": "number", "--batch": "number", "--quick": "switch", "--out": "string" }, USAGE);
+  if (typeof f === "number") return f;
   const quick = f.has("--quick");
   let conns = Math.floor(f.num("--conns", quick ? 1000 : 10_000));
   const batch = Math.floor(f.num("--batch", 500));
   const t0 = Date.now();
   const cpus = planCpus();
-  const cli = vwCli();
-  if (cli === null) {
-    log("dist/src/cli.js not built (run `npm run build`)");
-    return 1;
-  }
-  if (which("taskset") === null) {
-    log("taskset not found (util-linux): cannot pin anything");
-    return 1;
-  }
+  const cli = pinnableVw(which);
+  if (cli === null) return 1;
   const notes: string[] = [];
   const skipped: string[] = [];
   // The client holds every connection in one process, the server too: both inherit our limit.

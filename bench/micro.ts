@@ -14,7 +14,7 @@ import { resolveConfig, start, type Server } from "../src/index";
 import type { NativeTable, ResponseSpec } from "../src/native";
 import { Sampler } from "../src/sampler";
 import { planCpus } from "./lib/cpus";
-import { Flags, log, runEntry, startPinned, UsageError, writeResult } from "./lib/harness";
+import { log, parseFlags, runEntry, startPinned, writeResult } from "./lib/harness";
 import * as proc from "./lib/proc";
 import { RoundTripper } from "./lib/rawhttp";
 import { URL_PATH } from "./lib/scenarios";
@@ -62,16 +62,8 @@ function tableBuilder(dir: string, n: number): { label: string; build: () => Nat
 }
 
 async function main(ctx: { tmpDir: string }): Promise<number> {
-  let f: Flags;
-  try {
-    f = new Flags(process.argv.slice(2), { "--files": "number", "--time": "number", "--quick": "switch", "--out": "string" }, USAGE);
-  } catch (e) {
-    if (e instanceof UsageError) {
-      log(e.message);
-      return e.code;
-    }
-    throw e;
-  }
+  const f = parseFlags({ "--files": "number", "--time": "number", "--quick": "switch", "--out": "string" }, USAGE);
+  if (typeof f === "number") return f;
   const quick = f.has("--quick");
   const nFiles = Math.floor(f.num("--files", quick ? 1000 : 10_000));
   const time = f.num("--time", quick ? 200 : 1000);

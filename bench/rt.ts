@@ -9,7 +9,7 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { planCpus } from "./lib/cpus";
-import { Flags, fmtUs, log, mdTable, pinSelf, procNumber, runEntry, startPinned, UsageError, vwCli, writeResult } from "./lib/harness";
+import { fmtUs, log, mdTable, parseFlags, pinnableVw, pinSelf, procNumber, runEntry, startPinned, writeResult } from "./lib/harness";
 import * as proc from "./lib/proc";
 import { cpuBusy, delta, readCpu } from "./lib/procstat";
 import { URL_PATH } from "./lib/scenarios";
@@ -253,20 +253,8 @@ function throttleNote(rows: readonly Row[], regime: string, t: Throttle): string
 }
 
 async function main(ctx: { tmpDir: string }): Promise<number> {
-  let f: Flags;
-  try {
-    f = new Flags(
-      process.argv.slice(2),
-      { "--rate": "number", "--conns": "number", "--duration": "number", "--warmup": "count", "--wrk-conns": "number", "--wrk-duration": "number", "--only": "string", "--quick": "switch", "--out": "string" },
-      USAGE,
-    );
-  } catch (e) {
-    if (e instanceof UsageError) {
-      log(e.message);
-      return e.code;
-    }
-    throw e;
-  }
+  const f = parseFlags({ "--rate": "number", "--conns": "number", "--duration": "number", "--warmup": "count", "--wrk-conns": "number", "--wrk-duration": "number", "--only": "string", "--quick": "switch", "--out": "string" }, USAGE);
+  if (typeof f === "number") return f;
   const quick = f.has("--quick");
   const only = f.str("--only", "AB").toUpperCase();
   if (!["A", "B", "AB"].includes(only)) {
@@ -278,15 +266,8 @@ async function main(ctx: { tmpDir: string }): Promise<number> {
   const skipped: string[] = [];
   const warnings: string[] = [];
   if (cpus.allowed.length < 2) warnings.push("only one CPU available: client, server and hog share it; these numbers mean nothing");
-  const cli = vwCli();
-  if (cli === null) {
-    log("dist/src/cli.js not built (run `npm run build`)");
-    return 1;
-  }
-  if (which("taskset") === null) {
-    log("taskset not found (util-linux): cannot pin anything");
-    return 1;
-  }
+  const cli = pinnableVw(which);
+  if (cli === null) return 1;
   const rc = compiledC("rate-client.c");
   if (rc.error !== null) {
     log(`bench/rate-client.c: ${rc.error}`);

@@ -6,7 +6,7 @@
 // original's published figures next to this machine's. See bench/README.md.
 import * as os from "node:os";
 import { allowedCpus } from "./lib/cpus";
-import { Flags, log, mdTable, runEntry, startPinned, UsageError, vwCli, writeResult } from "./lib/harness";
+import { log, mdTable, parseFlags, pinnableVw, runEntry, startPinned, writeResult } from "./lib/harness";
 import * as perf from "./lib/perf";
 import * as proc from "./lib/proc";
 import { URL_PATH } from "./lib/scenarios";
@@ -271,31 +271,16 @@ function vmstatTable(rows: readonly MachineRates[]): string {
 }
 
 async function main(ctx: { tmpDir: string }): Promise<number> {
-  let f: Flags;
-  try {
-    f = new Flags(process.argv.slice(2), { "--duration": "number", "--warmup": "count", "--connections": "number", "--quick": "switch", "--out": "string" }, USAGE);
-  } catch (e) {
-    if (e instanceof UsageError) {
-      log(e.message);
-      return e.code;
-    }
-    throw e;
-  }
+  const f = parseFlags({ "--duration": "number", "--warmup": "count", "--connections": "number", "--quick": "switch", "--out": "string" }, USAGE);
+  if (typeof f === "number") return f;
   const quick = f.has("--quick");
   const durationSec = Math.max(1, Math.round(f.num("--duration", quick ? 3 : 15)));
   const warmupSec = Math.round(f.num("--warmup", quick ? 1 : 2));
   const t0 = Date.now();
   const cpus = allowedCpus();
   const ncpu = cpus.length;
-  const cli = vwCli();
-  if (cli === null) {
-    log("dist/src/cli.js not built (run `npm run build`)");
-    return 1;
-  }
-  if (which("taskset") === null) {
-    log("taskset not found (util-linux): cannot pin anything");
-    return 1;
-  }
+  const cli = pinnableVw(which);
+  if (cli === null) return 1;
   const skipped: string[] = [];
   const notes: string[] = [];
   const connections = Math.floor(f.num("--connections", 300));

@@ -122,6 +122,33 @@ export class UsageError extends Error {
   }
 }
 
+/** Flags for an entry, or the exit code after the usage problem was logged. */
+export function parseFlags(known: Record<string, "number" | "count" | "string" | "switch">, usage: string): Flags | number {
+  try {
+    return new Flags(process.argv.slice(2), known, usage);
+  } catch (e) {
+    if (e instanceof UsageError) {
+      log(e.message);
+      return e.code;
+    }
+    throw e;
+  }
+}
+
+/** dist/src/cli.js when it is built and taskset is there to pin it, else null after saying why. */
+export function pinnableVw(which: (tool: string) => string | null): string | null {
+  const cli = vwCli();
+  if (cli === null) {
+    log("dist/src/cli.js not built (run `npm run build`)");
+    return null;
+  }
+  if (which("taskset") === null) {
+    log("taskset not found (util-linux): cannot pin anything");
+    return null;
+  }
+  return cli;
+}
+
 /** A markdown table with padded columns (readable as plain text too). */
 export function mdTable(head: readonly string[], rows: readonly (readonly string[])[]): string {
   const w = head.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? "").length)));
