@@ -14,6 +14,7 @@
         "native/conn_ops.cc",
         "native/session.cc",
         "native/http.cc",
+        "native/host.cc",
         "native/path.cc",
         "native/responses.cc",
         "native/net.cc",

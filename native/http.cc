@@ -4,6 +4,8 @@
 
 #include <cstring>
 
+#include "host.h"
+
 namespace vw {
 namespace {
 
@@ -97,6 +99,9 @@ bool read_target(std::string_view t, std::string_view& path) {
       return false;
     t.remove_prefix(scheme + 3);
     size_t slash = t.find_first_of("/?#");
+    // The authority is the target's host (RFC 9112 §3.2.2): the same grammar as Host, and an
+    // http URI's host is never empty (RFC 9110 §4.2.1), nor has a userinfo (§4.2.4).
+    if (!valid_authority(t.substr(0, slash))) return false;
     if (slash == std::string_view::npos || t[slash] != '/') {
       path = "/";
       return true;
@@ -208,6 +213,7 @@ ParseResult parse_request(const char* buf, size_t len, uint32_t max_header, size
 
     if (ieq(name, "host")) {
       hosts++;
+      if (!valid_host(value)) return error(400);  // RFC 9112 §3.2
     } else if (ieq(name, "connection")) {
       read_connection(value, req);
     } else if (ieq(name, "content-length")) {
