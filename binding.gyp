@@ -15,6 +15,7 @@
         "native/session.cc",
         "native/http.cc",
         "native/host.cc",
+        "native/http_date.cc",
         "native/path.cc",
         "native/responses.cc",
         "native/net.cc",

@@ -112,6 +112,11 @@ bool read_target(std::string_view t, std::string_view& path) {
   return true;
 }
 
+void note(Field& f, std::string_view value) {
+  f.value = value;
+  if (f.lines < 255) f.lines++;
+}
+
 constexpr ParseResult error(uint16_t status) { return {Parse::error, 0, status}; }
 
 }  // namespace
@@ -225,9 +230,9 @@ ParseResult parse_request(const char* buf, size_t len, uint32_t max_header, size
     } else if (ieq(name, "transfer-encoding")) {
       req.has_transfer_encoding = true;
     } else if (ieq(name, "if-none-match")) {
-      req.if_none_match = value;
+      note(req.if_none_match, value);
     } else if (ieq(name, "if-modified-since")) {
-      req.if_modified_since = value;
+      note(req.if_modified_since, value);
     }
   }
   // Both framings at once is the classic smuggling vector (RFC 9112 §6.1): refuse it.

@@ -9,6 +9,15 @@ namespace vw {
 
 enum class Method : uint8_t { get, head, known_other, unknown };
 
+// A field the server acts on: its value (OWS trimmed) and how many field lines carried it, so
+// a field that must occur once (a date) can be told from a repeated one (RFC 9110 §5.3).
+struct Field {
+  std::string_view value;  // the last line's value
+  uint8_t lines = 0;       // saturates at 255
+  bool present() const { return lines != 0; }
+  bool once() const { return lines == 1; }
+};
+
 struct Request {
   Method method = Method::unknown;
   std::string_view path;  // target path, query and fragment removed; points into the input
@@ -18,8 +27,8 @@ struct Request {
   bool has_content_length = false;
   bool has_transfer_encoding = false;
   uint64_t content_length = 0;
-  std::string_view if_none_match;      // raw field value, empty when absent
-  std::string_view if_modified_since;  // raw field value, empty when absent
+  Field if_none_match;
+  Field if_modified_since;
 };
 
 enum class Parse : uint8_t { done, need_more, error };

@@ -126,68 +126,14 @@ const Response* ResponseTable::find(std::string_view path) const {
 
 const Response& ResponseTable::error(uint16_t status) const { return _errors[error_index(status)]; }
 
-int64_t parse_http_date(std::string_view s) {
-  static const char months[] = "JanFebMarAprMayJunJulAugSepOctNovDec";  // 3 letters each
-  if (s.size() != kDateLen || s[3] != ',' || s[4] != ' ' || s[7] != ' ' || s[11] != ' ' ||
-      s[16] != ' ' || s[19] != ':' || s[22] != ':' || s.substr(25) != " GMT")
-    return -1;
-  auto num = [&](size_t at, size_t len) {
-    int64_t v = 0;
-    for (size_t i = at; i < at + len; i++) {
-      if (s[i] < '0' || s[i] > '9') return int64_t{-1};
-      v = v * 10 + (s[i] - '0');
-    }
-    return v;
-  };
-  int64_t day = num(5, 2), year = num(12, 4), h = num(17, 2), m = num(20, 2), sec = num(23, 2);
-  int64_t month = 0;
-  for (int i = 0; i < 12 && !month; i++)
-    if (std::memcmp(months + 3 * i, s.data() + 8, 3) == 0) month = i + 1;
-  if (day < 1 || day > 31 || year < 1970 || h < 0 || h > 23 || m < 0 || m > 59 || sec < 0 ||
-      sec > 60 || !month)
-    return -1;
-  // Days from the civil date (proleptic Gregorian), without the C library's time zone state.
-  int64_t y = year - (month <= 2);
-  int64_t era = y / 400;
-  int64_t yoe = y - era * 400;
-  int64_t doy = (153 * (month + (month > 2 ? -3 : 9)) + 2) / 5 + day - 1;
-  int64_t doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-  int64_t days = era * 146097 + doe - 719468;
-  return days * 86400 + h * 3600 + m * 60 + sec;
-}
-
 void DateCache::refresh() {
   timespec ts;
   clock_gettime(CLOCK_REALTIME_COARSE, &ts);
   if (ts.tv_sec == _sec) return;
   _sec = ts.tv_sec;
-  static const char days[7][4] = {"Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"};
-  static const char months[12][4] = {"Jan", "Feb", "Mar", "Apr", "May", "Jun",
-                                     "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
-  tm t;
-  gmtime_r(&_sec, &t);
-  auto two = [](char* p, int v) {
-    p[0] = static_cast<char>('0' + v / 10);
-    p[1] = static_cast<char>('0' + v % 10);
-  };
-  char* p = _buf;  // "Sun, 06 Nov 1994 08:49:37 GMT"
-  std::memcpy(p, days[t.tm_wday], 3);
-  std::memcpy(p + 3, ", ", 2);
-  two(p + 5, t.tm_mday);
-  p[7] = ' ';
-  std::memcpy(p + 8, months[t.tm_mon], 3);
-  p[11] = ' ';
-  int year = t.tm_year + 1900;
-  two(p + 12, year / 100 % 100);
-  two(p + 14, year % 100);
-  p[16] = ' ';
-  two(p + 17, t.tm_hour);
-  p[19] = ':';
-  two(p + 20, t.tm_min);
-  p[22] = ':';
-  two(p + 23, t.tm_sec);
-  std::memcpy(p + 25, " GMT", 4);
-  p[kDateLen] = '\0';
+  // Calendar arithmetic, not gmtime_r: glibc takes its time zone lock there.
+  format_imf_fixdate(_sec, _buf);
+  _buf[kDateLen] = '\0';
 }
 
 }  // namespace vw

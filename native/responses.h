@@ -8,6 +8,8 @@
 #include <string_view>
 #include <vector>
 
+#include "http_date.h"
+
 namespace vw {
 
 // One precomputed response. `head` holds the status line and every header but Connection, and
@@ -33,8 +35,6 @@ struct ResponseSpec {
   int64_t last_modified = -1;        // seconds, or -1
   std::string not_modified_headers;  // header lines of the 304 (ETag, Last-Modified, ...)
 };
-
-constexpr size_t kDateLen = 29;  // "Sun, 06 Nov 1994 08:49:37 GMT"
 
 class ResponseTable {
  public:
@@ -69,15 +69,14 @@ class DateCache {
   // Call once per loop iteration.
   void refresh();
   const char* value() const { return _buf; }
+  // The second value() shows, since the epoch (for comparing request dates with "now").
+  int64_t now() const { return _sec; }
 
  private:
-  time_t _sec = -1;
+  int64_t _sec = -1;
   char _buf[kDateLen + 1] = {};
 };
 
 const char* reason_phrase(uint16_t status);
-
-// Parses an IMF-fixdate ("Sun, 06 Nov 1994 08:49:37 GMT"); -1 when it is not one.
-int64_t parse_http_date(std::string_view s);
 
 }  // namespace vw

@@ -61,15 +61,17 @@ bool etag_matches(std::string_view list, std::string_view etag) {
 }
 
 // RFC 9110 §13.2.2: If-None-Match decides when present; If-Modified-Since only without it.
-bool not_modified(const Response& r, const Request& req) {
+bool not_modified(const Response& r, const Request& req, int64_t now) {
   if (r.not_modified < 0) return false;
-  if (!req.if_none_match.empty()) return !r.etag.empty() && etag_matches(req.if_none_match, r.etag);
-  if (req.if_modified_since.empty() || r.last_modified < 0) return false;
-  int64_t since = parse_http_date(req.if_modified_since);
-  return since >= 0 && r.last_modified <= since;
+  if (req.if_none_match.present())
+    return !r.etag.empty() && etag_matches(req.if_none_match.value, r.etag);
+  // RFC 9110 §13.1.3: an invalid date, or more than one, is ignored.
+  if (!req.if_modified_since.once() || r.last_modified < 0) return false;
+  int64_t since = 0;
+  return parse_http_date(req.if_modified_since.value, now, since) && r.last_modified <= since;
 }
 
-const Response& route(const ResponseTable& table, const Request& req) {
+const Response& route(const ResponseTable& table, const Request& req, int64_t now) {
   switch (req.method) {
     case Method::get:
     case Method::head: {
@@ -86,7 +88,7 @@ const Response& route(const ResponseTable& table, const Request& req) {
       }
       const Response* r = table.find(path);
       if (!r) return table.error(404);
-      return not_modified(*r, req) ? table.not_modified(*r) : *r;
+      return not_modified(*r, req, now) ? table.not_modified(*r) : *r;
     }
     case Method::known_other: return table.error(405);
     case Method::unknown: break;
@@ -140,7 +142,7 @@ ServeOutcome serve_requests(const ServeCtx& ctx, Conn& conn, const char* data, s
       r = &ctx.table->error(413);
       must_close = true;
     } else {
-      r = &route(*ctx.table, req);
+      r = &route(*ctx.table, req, ctx.date->now());
     }
     bool keep = ctx.keepalive && !must_close && !req.conn_close &&
                 (req.minor == 1 || req.conn_keepalive);
