@@ -168,6 +168,7 @@ export function resolveConfig(o: Options): Config {
       headers: o.header ?? [],
       maxFileSize: integer("--max-file-size", o.maxFileSize ?? defaultContent.maxFileSize, 0, 2 ** 32 - 1),
       maxTotal: integer("--max-total", o.maxTotal ?? defaultContent.maxTotal, 0, 2 ** 40),
+      maxHeader: integer("--max-header", o.maxHeader ?? defaults.maxHeader, 256, 1 << 20),
     },
     watch: o.watch ?? true,
   };
