@@ -131,6 +131,9 @@ function checkRoutePath(p: string, source: string): void {
   }
 }
 
+// Last-Modified never lies after Date (RFC 9110 §8.8.2.1): an mtime in the future (a clock
+// skew, touch -d) becomes the time the table is built, `now`, which every Date sent from it
+// follows. Otherwise a client echoing that future date would get 304 after the file changes.
 function routeEntries(opts: ContentOptions, budget: { left: number }, now: number): Entry[] {
   return opts.routes.map((spec) => {
     const eq = spec.indexOf("=");
@@ -142,7 +145,7 @@ function routeEntries(opts: ContentOptions, budget: { left: number }, now: numbe
     if (value.startsWith("@")) {
       const file = path.resolve(value.slice(1));
       const { body, mtime } = readLimited(file, opts, budget);
-      return { path: Buffer.from(p), body, type: contentType(file), mtime, source: file };
+      return { path: Buffer.from(p), body, type: contentType(file), mtime: Math.min(mtime, now), source: file };
     }
     const body = Buffer.from(value);
     if (body.length > budget.left) throw new ConfigError(`${source}: passes --max-total ${opts.maxTotal} bytes`);
@@ -211,7 +214,7 @@ function dirEntries(dir: string, opts: ContentOptions, budget: { left: number },
         continue;
       }
       const { body, mtime } = readLimited(real, opts, budget, shown);
-      const entry = { path: url, body, type: contentType(name.toString()), mtime, source: shown };
+      const entry = { path: url, body, type: contentType(name.toString()), mtime: Math.min(mtime, now), source: shown };
       out.push(entry);
       if (name.equals(INDEX_HTML)) {
         out.push({ ...entry, path: Buffer.concat([urlPath, SLASH]) });

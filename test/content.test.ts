@@ -230,6 +230,45 @@ describe("--dir: a file no request can name is reported, at start and at reload"
   });
 });
 
+describe("Last-Modified is never later than Date (RFC 9110 §8.8.2.1)", () => {
+  it("a file with a future mtime gets the table's build time; after a change the echoed date gets 200", async () => {
+    const dir = tmpdir();
+    const file = path.join(dir, "future.txt");
+    const future = new Date("2035-06-01T00:00:00Z");
+    fs.writeFileSync(file, "one");
+    fs.utimesSync(file, future, future);
+    fs.writeFileSync(path.join(dir, "route.txt"), "r");
+    fs.utimesSync(path.join(dir, "route.txt"), future, future);
+    const vw = await startVw(["--workers", "1", "--quiet", "--no-watch", "--dir", dir, "--route", `/r=@${path.join(dir, "route.txt")}`]);
+    try {
+      const c = await RawClient.connect(vw.port);
+      for (const p of ["/future.txt", "/r"]) {
+        const r = await c.request(get(p));
+        const lm = Date.parse(r.header("last-modified")!);
+        const date = Date.parse(r.header("date")!);
+        assert.ok(lm <= date, `${p}: Last-Modified ${r.header("last-modified")} after Date ${r.header("date")}`);
+        assert.ok(date - lm < 10000, `${p}: Last-Modified is the build time, not an old date`);
+        assert.equal((await c.request(get(p, `If-Modified-Since: ${r.header("last-modified")}\r\n`), { head: true })).status, 304);
+      }
+      const first = await c.request(get("/future.txt"));
+      await sleep(1100); // the next table is built in a later second
+      fs.writeFileSync(file, "two");
+      fs.utimesSync(file, future, future);
+      vw.child.kill("SIGHUP");
+      await waitFor(() => /reloaded \(SIGHUP\)/.test(vw.stderr()), "the reload");
+      const again = await c.request(get("/future.txt", `If-Modified-Since: ${first.header("last-modified")}\r\n`));
+      assert.equal(again.status, 200, "the changed file is sent to a client echoing the old Last-Modified");
+      assert.equal(again.body.toString(), "two");
+      assert.ok(Date.parse(again.header("last-modified")!) > Date.parse(first.header("last-modified")!));
+      assert.ok(Date.parse(again.header("last-modified")!) <= Date.parse(again.header("date")!));
+      c.destroy();
+    } finally {
+      await vw.stop();
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
 describe("content that cannot be served", () => {
   it("a symlink leaving --dir is refused, naming it", async () => {
     const dir = tmpdir();
