@@ -5,6 +5,8 @@
 #include <cstdint>
 #include <string_view>
 
+#include "chunked.h"
+
 namespace vw {
 
 enum class Method : uint8_t { get, head, known_other, unknown };
@@ -26,10 +28,22 @@ struct Request {
   bool conn_keepalive = false;
   bool has_content_length = false;
   bool has_transfer_encoding = false;
+  TransferCoding transfer = TransferCoding::none;  // what the Transfer-Encoding lines add up to
   uint64_t content_length = 0;
+  // Preconditions (RFC 9110 §13.1) and ranges (§14.2, §13.1.5).
+  Field if_match;
   Field if_none_match;
   Field if_modified_since;
+  Field if_unmodified_since;
+  Field range;
+  Field if_range;
+  bool conditional = false;  // any of the four preconditions is present
+  std::string_view fields;   // the field lines, for a list field given on several lines
 };
+
+// The value (OWS trimmed) of the next field line named `lower_name` (lower case) in `fields`
+// (Request::fields), which it advances past that line; false when there is none left.
+bool next_field_value(std::string_view& fields, const char* lower_name, std::string_view& value);
 
 enum class Parse : uint8_t { done, need_more, error };
 

@@ -10,7 +10,7 @@ namespace vw {
 namespace {
 
 // The statuses vw can produce without a route: what the parser and the router answer.
-constexpr uint16_t kErrorStatuses[] = {400, 404, 405, 413, 414, 431, 501, 505};
+constexpr uint16_t kErrorStatuses[] = {400, 404, 405, 412, 413, 414, 416, 431, 501, 505};
 constexpr size_t kErrorCount = sizeof(kErrorStatuses) / sizeof(kErrorStatuses[0]);
 
 size_t error_index(uint16_t status) {
@@ -28,17 +28,24 @@ uint64_t hash_path(std::string_view s) {
   return h;
 }
 
+// Status line, Server, a Date placeholder (its offset in date_off) and `headers`.
+std::string make_head(uint16_t status, const std::string& headers, uint32_t& date_off) {
+  char line[64];
+  std::snprintf(line, sizeof(line), "HTTP/1.1 %u %s\r\n", status, reason_phrase(status));
+  std::string head = line;
+  head += "Server: vw\r\nDate: ";
+  date_off = static_cast<uint32_t>(head.size());
+  head.append(kDateLen, ' ');
+  head += "\r\n";
+  head += headers;
+  return head;
+}
+
 Response make_response(const ResponseSpec& spec) {
   Response r;
   r.status = spec.status;
   char line[64];
-  std::snprintf(line, sizeof(line), "HTTP/1.1 %u %s\r\n", spec.status, reason_phrase(spec.status));
-  r.head = line;
-  r.head += "Server: vw\r\nDate: ";
-  r.date_off = static_cast<uint32_t>(r.head.size());
-  r.head.append(kDateLen, ' ');
-  r.head += "\r\n";
-  r.head += spec.headers;
+  r.head = make_head(spec.status, spec.headers, r.date_off);
   // A 304 carries no Content-Length: one would have to be the 200's length (RFC 9110 §8.6).
   if (spec.status != 304 && spec.status != 204) {
     std::snprintf(line, sizeof(line), "Content-Length: %zu\r\n", spec.body.size());
@@ -54,6 +61,7 @@ const char* reason_phrase(uint16_t status) {
   switch (status) {
     case 200: return "OK";
     case 204: return "No Content";
+    case 206: return "Partial Content";
     case 301: return "Moved Permanently";
     case 302: return "Found";
     case 304: return "Not Modified";
@@ -62,8 +70,10 @@ const char* reason_phrase(uint16_t status) {
     case 404: return "Not Found";
     case 405: return "Method Not Allowed";
     case 408: return "Request Timeout";
+    case 412: return "Precondition Failed";
     case 413: return "Content Too Large";
     case 414: return "URI Too Long";
+    case 416: return "Range Not Satisfiable";
     case 431: return "Request Header Fields Too Large";
     case 500: return "Internal Server Error";
     case 501: return "Not Implemented";
@@ -90,13 +100,13 @@ std::string ResponseTable::build(const std::vector<ResponseSpec>& routes,
     Response& r = _routes.back();
     r.etag = spec.etag;
     r.last_modified = spec.last_modified;
-    if (!spec.etag.empty() || spec.last_modified >= 0) {
-      ResponseSpec nm;
-      nm.status = 304;
-      nm.headers = spec.not_modified_headers;
-      r.not_modified = static_cast<int32_t>(_not_modified.size());
-      _not_modified.push_back(make_response(nm));
-    }
+    // Every route can be answered 304 (If-None-Match: * needs no validator) and 206.
+    ResponseSpec nm;
+    nm.status = 304;
+    nm.headers = spec.not_modified_headers;
+    r.not_modified = static_cast<int32_t>(_not_modified.size());
+    _not_modified.push_back(make_response(nm));
+    if (spec.status == 200) r.partial_head = make_head(206, spec.headers, r.partial_date_off);
     uint64_t i = hash_path(spec.path) & _mask;
     while (_slots[i]) i = (i + 1) & _mask;
     _slots[i] = static_cast<uint32_t>(_routes.size());

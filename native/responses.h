@@ -22,7 +22,11 @@ struct Response {
   // Validators, and the precomputed 304 answered when a conditional request matches them.
   std::string etag;             // e.g. "\"3q2-7w\"", empty when none
   int64_t last_modified = -1;   // seconds since the epoch, -1 when none
-  int32_t not_modified = -1;    // index of the 304 variant in the table, -1 when none
+  int32_t not_modified = -1;    // index of the 304 variant in the table (every route has one)
+  // The 206 head for a byte range of `body` (RFC 9110 §15.3.7): the 200's head under a 206
+  // status line, without Content-Length; the writer adds Content-Range and Content-Length.
+  std::string partial_head;
+  uint32_t partial_date_off = 0;
 };
 
 // What content.ts hands over for one entry: the table builds the head from it.
@@ -43,7 +47,8 @@ class ResponseTable {
 
   const Response* find(std::string_view path) const;
   const Response& not_modified(const Response& r) const { return _not_modified[static_cast<size_t>(r.not_modified)]; }
-  // Error statuses the parser or the router may answer with; always present after build().
+  // Error statuses the parser or the router may answer with (400, 404, 405, 412, 413, 414, 416,
+  // 431, 501, 505); always present after build().
   const Response& error(uint16_t status) const;
 
   // Output a socket has not taken yet may point into this table's bodies: while any does, a

@@ -30,7 +30,8 @@ const INDEX = [
 export interface ContentOptions {
   routes: string[]; // "PATH=TEXT" or "PATH=@FILE"
   dirs: string[];
-  headers: string[]; // "Name: value"
+  headers: string[]; // "Name: value": on 2xx and 304 responses (--header)
+  headersAlways: string[]; // "Name: value": on every response, errors included (--header-always)
   maxFileSize: number; // bytes
   maxTotal: number; // bytes, all bodies together
   maxHeader: number; // bytes: --max-header, which bounds the longest path a request can name
@@ -40,6 +41,7 @@ export const defaultContent: ContentOptions = {
   routes: [],
   dirs: [],
   headers: [],
+  headersAlways: [],
   maxFileSize: 64 * 1024 * 1024,
   maxTotal: 1024 * 1024 * 1024,
   maxHeader: 8 * 1024,
@@ -60,14 +62,14 @@ function filler(size: number): Buffer {
 }
 
 /** "Name: value" → a header line; refuses what would break the response framing. */
-export function headerLine(text: string): string {
+export function headerLine(text: string, flag = "--header"): string {
   const m = /^([!#$%&'*+\-.^_`|~0-9A-Za-z]+):[ \t]*(.*?)[ \t]*$/.exec(text);
   if (!m || /[\x00-\x08\x0a-\x1f\x7f]/.test(m[2])) {
-    throw new ConfigError(`--header ${JSON.stringify(text)}: write it as 'Name: value' (a token, a colon, no line breaks)`);
+    throw new ConfigError(`${flag} ${JSON.stringify(text)}: write it as 'Name: value' (a token, a colon, no line breaks)`);
   }
-  const reserved = ["content-length", "transfer-encoding", "connection", "date", "server", "content-type", "etag", "last-modified"];
+  const reserved = ["content-length", "transfer-encoding", "connection", "date", "server", "content-type", "etag", "last-modified", "content-range", "accept-ranges"];
   if (reserved.includes(m[1].toLowerCase())) {
-    throw new ConfigError(`--header ${m[1]}: vw sets that header itself; choose another`);
+    throw new ConfigError(`${flag} ${m[1]}: vw sets that header itself; choose another`);
   }
   return `${m[1]}: ${m[2]}\r\n`;
 }
@@ -99,7 +101,8 @@ function withValidators(e: Entry, extra: string): ResponseSpec {
   return {
     path: e.path,
     status: 200,
-    headers: `Content-Type: ${e.type}\r\n${validators}${extra}`,
+    // Accept-Ranges: byte ranges of this body are answered 206 (RFC 9110 §14.3).
+    headers: `Content-Type: ${e.type}\r\n${validators}Accept-Ranges: bytes\r\n${extra}`,
     body: e.body,
     etag,
     lastModified: e.mtime,
@@ -238,13 +241,18 @@ function errorPage(status: number, text: string, extra: string): ResponseSpec {
  * Last-Modified is later. Throws ConfigError naming the file or flag that breaks a limit.
  */
 export function buildContent(opts: ContentOptions = defaultContent, now = Math.floor(Date.now() / 1000)): Content {
-  const extra = opts.headers.map(headerLine).join("");
+  // --header goes on 2xx and 304 only: a cacheable header on an error would let a shared cache
+  // serve one client's bad request to everyone. --header-always goes on every response.
+  const always = opts.headersAlways.map((h) => headerLine(h, "--header-always")).join("");
+  const extra = opts.headers.map((h) => headerLine(h)).join("") + always;
   const text = `Content-Type: ${TEXT_TYPE}\r\n${extra}`;
   // Keyed by the path's bytes (latin1 maps each byte to one code unit): a file name need not be UTF-8.
   const byPath = new Map<string, ResponseSpec>();
-  byPath.set("/", { path: "/", status: 200, headers: text, body: Buffer.from(INDEX) });
+  // Built-ins carry no validators (a benchmark's head stays minimal); their 304, for
+  // If-None-Match: *, carries the same extra headers as their 200.
+  byPath.set("/", { path: "/", status: 200, headers: text, body: Buffer.from(INDEX), notModifiedHeaders: extra });
   for (const [p, size] of sizedRoutes) {
-    byPath.set(p, { path: p, status: 200, headers: text, body: size === 1 ? Buffer.from("x") : filler(size) });
+    byPath.set(p, { path: p, status: 200, headers: text, body: size === 1 ? Buffer.from("x") : filler(size), notModifiedHeaders: extra });
   }
   const budget = { left: opts.maxTotal };
   const unservable: string[] = [];
@@ -253,14 +261,16 @@ export function buildContent(opts: ContentOptions = defaultContent, now = Math.f
   for (const dir of opts.dirs) for (const e of dirEntries(dir, opts, budget, now, unservable)) add(e);
   for (const e of routeEntries(opts, budget, now)) add(e);
   const errors = [
-    errorPage(400, "Bad Request", extra),
-    errorPage(404, "Not Found", extra),
-    errorPage(405, "Method Not Allowed", `Allow: GET, HEAD\r\n${extra}`),
-    errorPage(413, "Content Too Large", extra),
-    errorPage(414, "URI Too Long", extra),
-    errorPage(431, "Request Header Fields Too Large", extra),
-    errorPage(501, "Not Implemented", extra),
-    errorPage(505, "HTTP Version Not Supported", extra),
+    errorPage(400, "Bad Request", always),
+    errorPage(404, "Not Found", always),
+    errorPage(405, "Method Not Allowed", `Allow: GET, HEAD\r\n${always}`),
+    errorPage(412, "Precondition Failed", always),
+    errorPage(413, "Content Too Large", always),
+    errorPage(414, "URI Too Long", always),
+    errorPage(416, "Range Not Satisfiable", always),
+    errorPage(431, "Request Header Fields Too Large", always),
+    errorPage(501, "Not Implemented", always),
+    errorPage(505, "HTTP Version Not Supported", always),
   ];
   return { table: { routes: [...byPath.values()], errors }, unservable };
 }
