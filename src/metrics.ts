@@ -8,7 +8,7 @@ import type { StatsReader } from "./stats";
 import { WorkerThreads } from "./procfs";
 
 // Counters that are gauges, not totals; everything else only grows.
-const GAUGES = new Set(["conns_open", "cpu", "uring_setup_flags"]);
+const GAUGES = new Set(["conns_open", "cpu", "uring_setup_flags", "uring_features", "coalesce_hold_us"]);
 
 const HELP: Record<string, string> = {
   conns_accepted: "Connections accepted.",
@@ -18,7 +18,10 @@ const HELP: Record<string, string> = {
   bytes_in: "Bytes read from clients.",
   bytes_out: "Bytes written to clients.",
   sys_total: "System calls made by the worker.",
-  loops: "Event loop iterations.",
+  loops: "Wake-ups: returns from the worker's blocking wait (event loop iterations).",
+  coalesced_waits: "Waits whose wake-up --coalesce held back so requests were answered in one pass.",
+  coalesce_hold_us: "Microseconds the worker's next wait may hold its wake-up back (--coalesce; 0: none).",
+  sys_nanosleep: "clock_nanosleep calls: --coalesce pauses of a readiness engine.",
   events: "Readiness events returned by waits.",
   cpu: "CPU the worker last reported running on.",
 };
