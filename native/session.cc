@@ -120,7 +120,9 @@ Reply conditional_reply(const ResponseTable& table, const Response& r, const Req
     }
   }
   // GET is the only method with range handling (§14.2); Range given twice is not one range.
-  if (req.method != Method::get || !req.range.once() || !if_range_holds(req, v, now)) return {&r};
+  if (req.method != Method::get || !req.range.once() || r.partial_head.empty() ||
+      !if_range_holds(req, v, now))
+    return {&r};
   Reply rep{&r};
   rep.kind = read_range(req.range.value, r.body.size(), rep.first, rep.last);
   if (rep.kind == RangeAnswer::unsatisfiable) {
