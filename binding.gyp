@@ -13,6 +13,8 @@
         "native/engine_blocking.cc",
         "native/conn_ops.cc",
         "native/session.cc",
+        "native/proxy.cc",
+        "native/upstream_http.cc",
         "native/http.cc",
         "native/host.cc",
         "native/http_date.cc",

@@ -47,6 +47,11 @@ struct Config {
   bool locality = false;  // read SO_INCOMING_CPU once per accepted connection
   int backlog = 4096;
   std::vector<Cidr> allow;  // empty: every peer
+  // --proxy: relay every request to these backends (proxy.h) instead of the table.
+  std::vector<ListenAddr> proxy;
+  uint32_t proxy_conns = 16;           // upstream connections per backend per worker
+  bool proxy_fresh = false;            // one upstream connection per request, closed after
+  uint32_t proxy_timeout_ms = 60000;   // no response head within this: 504
   Limits limits;
 };
 

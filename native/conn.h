@@ -49,6 +49,7 @@ enum class ConnState : uint8_t {
   free,       // slot unused
   open,       // reading requests
   lingering,  // final response sent, write side shut, discarding input until EOF or timeout
+  upstream,   // --proxy: a connection to a backend, owned by the relay (proxy.h), not a client
 };
 
 struct Conn {

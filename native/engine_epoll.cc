@@ -28,7 +28,8 @@ class EpollEngine final : public ReadinessEngine<EpollEngine> {
   bool b_admit_fd(int) { return true; }
   bool b_add(int fd, Conn& c) { return ctl(EPOLL_CTL_ADD, fd, c, EPOLLIN); }
   bool b_watch(int fd, Conn& c, Interest in) {
-    return ctl(EPOLL_CTL_MOD, fd, c, in == Interest::read ? EPOLLIN : EPOLLOUT);
+    return ctl(EPOLL_CTL_MOD, fd, c,
+               in == Interest::read ? EPOLLIN : in == Interest::write ? EPOLLOUT : 0u);
   }
   void b_forget(int) {}           // closing removes the fd from the epoll set
   void b_listener_closed(size_t) {}  // likewise

@@ -30,7 +30,7 @@ class PollEngine final : public ReadinessEngine<PollEngine> {
   }
   bool b_watch(int fd, Conn&, Interest in) {
     _pfds[static_cast<size_t>(_index[static_cast<size_t>(fd)])].events =
-        in == Interest::read ? POLLIN : POLLOUT;
+        in == Interest::read ? POLLIN : in == Interest::write ? POLLOUT : 0;
     return true;
   }
   // Swap-remove: the last entry takes the closed one's place. run() scans downwards, so the

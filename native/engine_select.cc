@@ -31,13 +31,11 @@ class SelectEngine final : public ReadinessEngine<SelectEngine> {
     return true;
   }
   bool b_watch(int fd, Conn&, Interest in) {
-    if (in == Interest::read) {
-      FD_CLR(fd, &_wr);
-      FD_SET(fd, &_rd);
-    } else {
-      FD_CLR(fd, &_rd);
-      FD_SET(fd, &_wr);
-    }
+    FD_CLR(fd, &_rd);
+    FD_CLR(fd, &_wr);
+    if (in == Interest::read) FD_SET(fd, &_rd);
+    if (in == Interest::write) FD_SET(fd, &_wr);
+    if (in != Interest::none && fd > _maxfd) _maxfd = fd;  // b_forget may have lowered it
     return true;
   }
   // Also clears what the current select() reported for fd: an accept later in this pass may

@@ -25,13 +25,14 @@
 #include "coalesce.h"
 #include "conn_ops.h"
 #include "engine.h"
+#include "proxy.h"
 #include "session.h"
 #include "sys.h"
 
 namespace vw {
 
 enum Ready : uint32_t { kReadable = 1, kWritable = 2, kHangup = 4 };  // kHangup: error or HUP
-enum class Interest { read, write };
+enum class Interest { read, write, none };  // none: paused (--proxy backpressure)
 
 template <class Backend>
 class ReadinessEngine : public Engine {
@@ -63,6 +64,10 @@ class ReadinessEngine : public Engine {
     }
     _reserve.open();
     _date.refresh();
+    if (!_env.config.proxy.empty()) {  // proxy mode: see the block at the end
+      _relay = std::make_unique<Relay>(_env.config, _env.stats, _sys, _date, _now_ms, _port);
+      if (int err = _relay->prepare(what)) return err;
+    }
     return 0;
   }
 
@@ -123,17 +128,18 @@ class ReadinessEngine : public Engine {
     store_relaxed(_env.stats.cpu, static_cast<uint64_t>(sched_getcpu()));
     if (stopping() && _now_ms >= _drain_deadline_ms) {
       for (size_t fd = 0; fd < _conns.size(); fd++)
-        if (_conns[fd].state != ConnState::free) close_conn(static_cast<int>(fd), _conns[fd]);
+        if (is_client(_conns[fd])) close_conn(static_cast<int>(fd), _conns[fd]);
       return;
     }
     if (!_listening && !stopping()) set_listening(true);
     // Coarse sweep: one pass a second over the table instead of a timer per connection.
     for (size_t fd = 0; fd < _conns.size(); fd++) {
       Conn& c = _conns[fd];
-      if (c.state == ConnState::free || c.deadline_ms > _now_ms) continue;
+      if (!is_client(c) || c.deadline_ms > _now_ms) continue;
       if (c.state == ConnState::open) bump(_env.stats.timeouts);
       close_conn(static_cast<int>(fd), c);
     }
+    if (_relay) _relay->tick();
   }
 
   void on_listener(size_t li) {
@@ -191,6 +197,10 @@ class ReadinessEngine : public Engine {
   // ---- connections ----
 
   void on_conn(int fd, Conn& c, uint32_t ready) {
+    if (_relay) {
+      relay_event(fd, c, ready);
+      return;
+    }
     if (c.out) {
       if (ready & (kWritable | kHangup)) on_writable(fd, c);
       return;
@@ -283,6 +293,7 @@ class ReadinessEngine : public Engine {
     _open--;
     drop(_env.stats.conns_open);
     bump(_env.stats.conns_closed);
+    if (_relay) _relay->client_closed(fd);  // last: it may grow _conns (c is dead after)
   }
 
   // ---- listening and stopping ----
@@ -306,7 +317,7 @@ class ReadinessEngine : public Engine {
     _sys.timerfd_settime(_timer.get(), &fast);
     for (size_t fd = 0; fd < _conns.size(); fd++) {
       Conn& c = _conns[fd];
-      if (c.state == ConnState::free) continue;
+      if (!is_client(c)) continue;
       if (c.out) {
         c.close_after_write = true;  // an in-flight response is finished, then the connection ends
         c.linger_after_write = false;
@@ -334,6 +345,43 @@ class ReadinessEngine : public Engine {
   DateCache _date;
   std::unique_ptr<OutBatch> _out;
   std::unique_ptr<char[]> _rbuf;  // shared by every connection: a read lands here first
+
+  // ---- proxy mode (--proxy; proxy.h) ----
+  // The relay drives every client and upstream fd; upstream fds sit in _conns as
+  // ConnState::upstream. The engine's part is this block plus the `if (_relay)` lines in
+  // prepare_common, on_conn, close_conn and on_timer, and is_client() in the sweeps.
+  static bool is_client(const Conn& c) {
+    return c.state == ConnState::open || c.state == ConnState::lingering;
+  }
+  void relay_event(int fd, Conn& c, uint32_t ready) {
+    if (c.state == ConnState::upstream)
+      _relay->on_upstream(fd, ready);
+    else
+      _relay->on_client(fd, ready);
+  }
+  struct RelayPort final : RelayHost {
+    explicit RelayPort(ReadinessEngine& engine) : e(engine) {}
+    Conn& slot(int fd) override {
+      size_t i = static_cast<size_t>(fd);
+      if (i >= e._conns.size()) e._conns.resize(i * 2 + 64);
+      return e._conns[i];
+    }
+    bool admit(int fd) override { return e.self().b_admit_fd(fd); }
+    bool add(int fd) override { return e.self().b_add(fd, slot(fd)); }
+    bool watch(int fd, Watch w) override {
+      return e.self().b_watch(fd, slot(fd), w == Watch::read    ? Interest::read
+                                            : w == Watch::write ? Interest::write
+                                                                : Interest::none);
+    }
+    void forget(int fd) override { e.self().b_forget(fd); }
+    void close_client(int fd) override {
+      Conn& c = slot(fd);
+      if (is_client(c)) e.close_conn(fd, c);
+    }
+    ReadinessEngine& e;
+  };
+  RelayPort _port{*this};
+  std::unique_ptr<Relay> _relay;  // null unless --proxy
 };
 
 }  // namespace vw

@@ -37,7 +37,15 @@
   X(thread_cs_voluntary) X(thread_cs_involuntary) /* ... their context switches */             \
   X(uring_setup_flags) /* io_uring engine: the IORING_SETUP_* flags the ring got (a gauge) */ \
   X(uring_features)  /* io_uring engine: the IORING_FEAT_* flags the kernel offers (a gauge) */ \
-  X(wait_errno)      /* the errno of a failed wait that stopped this worker (a gauge; 0: fine) */
+  X(wait_errno)      /* the errno of a failed wait that stopped this worker (a gauge; 0: fine) */ \
+  X(sys_connect)     /* --proxy: connect calls for upstream connections */                    \
+  X(up_opened)       /* --proxy: upstream connections opened */                               \
+  X(up_reused)       /* --proxy: requests sent on a pooled keep-alive upstream connection */   \
+  X(up_failed)       /* --proxy: upstream failures (refused, reset, closed early, bad head) */ \
+  X(up_bytes_in)     /* --proxy: bytes read from backends */                                   \
+  X(up_bytes_out)    /* --proxy: bytes written to backends */                                  \
+  X(proxy_502)       /* --proxy: 502 answered (backend refused, reset or unusable) */          \
+  X(proxy_504)       /* --proxy: 504 answered (no response within --proxy-timeout) */
 
 namespace vw {
 

@@ -67,6 +67,19 @@ class Sys {
     count(_s.sys_other);
     return ::timerfd_settime(fd, 0, spec, nullptr);
   }
+  // --proxy: opening upstream connections (socket and setsockopt count as other).
+  int socket(int domain, int type, int protocol) {
+    count(_s.sys_other);
+    return ::socket(domain, type, protocol);
+  }
+  int setsockopt(int fd, int level, int name, const void* val, socklen_t len) {
+    count(_s.sys_other);
+    return ::setsockopt(fd, level, name, val, len);
+  }
+  int connect(int fd, const sockaddr* sa, socklen_t len) {
+    count(_s.sys_connect);
+    return ::connect(fd, sa, len);
+  }
   int getsockopt(int fd, int level, int name, void* val, socklen_t* len) {
     count(_s.sys_other);
     return ::getsockopt(fd, level, name, val, len);

@@ -98,19 +98,30 @@ bool read_config(Napi::Object o, Config& c) {
     if (!v.IsNumber()) return fail_type(env, "cpus must hold numbers");
     c.cpus.push_back(v.As<Napi::Number>().Int32Value());
   }
-  for (uint32_t i = 0; i < listen.Length(); i++) {
-    Napi::Value v = listen.Get(i);
-    if (!v.IsObject()) return fail_type(env, "listen entries must be objects");
-    Napi::Object l = v.As<Napi::Object>();
-    ListenAddr a;
-    uint32_t family = 0, port = 0;
-    if (!get_u32(l, "family", family) || !get_string(l, "host", a.host) || !get_u32(l, "port", port))
-      return false;
-    a.family = family == 6 ? AF_INET6 : AF_INET;
-    a.port = static_cast<uint16_t>(port);
-    a.dual_stack = l.Get("dualStack").ToBoolean().Value();
-    c.listen.push_back(a);
-  }
+  auto read_addrs = [&](Napi::Array arr, std::vector<ListenAddr>& out) {
+    for (uint32_t i = 0; i < arr.Length(); i++) {
+      Napi::Value v = arr.Get(i);
+      if (!v.IsObject()) return fail_type(env, "listen and proxy entries must be objects");
+      Napi::Object l = v.As<Napi::Object>();
+      ListenAddr a;
+      uint32_t family = 0, port = 0;
+      if (!get_u32(l, "family", family) || !get_string(l, "host", a.host) ||
+          !get_u32(l, "port", port))
+        return false;
+      a.family = family == 6 ? AF_INET6 : AF_INET;
+      a.port = static_cast<uint16_t>(port);
+      a.dual_stack = l.Get("dualStack").ToBoolean().Value();
+      out.push_back(a);
+    }
+    return true;
+  };
+  if (!read_addrs(listen, c.listen)) return false;
+  Napi::Array proxy;
+  if (!get_array(o, "proxy", proxy) || !read_addrs(proxy, c.proxy)) return false;
+  if (!get_u32(o, "proxyConns", c.proxy_conns) ||
+      !get_u32(o, "proxyTimeoutMs", c.proxy_timeout_ms))
+    return false;
+  c.proxy_fresh = o.Get("proxyFresh").ToBoolean().Value();
   Napi::Array allow;
   if (!get_array(o, "allow", allow)) return false;
   for (uint32_t i = 0; i < allow.Length(); i++) {

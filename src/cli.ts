@@ -61,6 +61,11 @@ A CPU-pinned, real-time HTTP/1.1 server: one SCHED_FIFO worker thread per CPU.
       --max-file-size B    largest file --dir/--route may load (67108864)
       --max-total B        all bodies together (1073741824)
       --no-watch           do not reload when a served file changes
+      --proxy HOST:PORT    relay every request to this backend instead of serving the table
+                           (repeatable: round-robin per worker; epoll, poll and select engines)
+      --proxy-conns N      keep-alive upstream connections per backend per worker (16)
+      --proxy-fresh        a new upstream connection per request, closed after it
+      --proxy-timeout S    answer 504 when the backend has not answered in S seconds (60)
       --config FILE        JSON object with the long flags as keys; flags given here win
   -h, --help               this text
   -V, --version            the version
@@ -105,6 +110,10 @@ const serveSpec = {
   "max-file-size": { type: "string" },
   "max-total": { type: "string" },
   "no-watch": { type: "boolean" },
+  proxy: { type: "string", multiple: true },
+  "proxy-conns": { type: "string" },
+  "proxy-fresh": { type: "boolean" },
+  "proxy-timeout": { type: "string" },
   config: { type: "string" },
   help: { type: "boolean", short: "h" },
   version: { type: "boolean", short: "V" },
@@ -185,6 +194,10 @@ async function serveCommand(args: string[]): Promise<number> {
     maxFileSize: num("max-file-size", v["max-file-size"]),
     maxTotal: num("max-total", v["max-total"]),
     watch: v["no-watch"] ? false : undefined,
+    proxy: v.proxy,
+    proxyConns: num("proxy-conns", v["proxy-conns"]),
+    proxyFresh: v["proxy-fresh"],
+    proxyTimeout: num("proxy-timeout", v["proxy-timeout"]),
   };
   const config = resolveConfig(options);
   const interval = num("stats-interval", v["stats-interval"]) ?? 1;

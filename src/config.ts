@@ -45,6 +45,10 @@ export interface Options {
   maxFileSize?: number;
   maxTotal?: number;
   watch?: boolean; // reload when a served file changes (default on when there is content)
+  proxy?: string[]; // "HOST:PORT" backends: relay every request instead of the table
+  proxyConns?: number; // per backend per worker
+  proxyFresh?: boolean; // a new upstream connection per request, closed after
+  proxyTimeout?: number; // seconds
 }
 
 /** Validated settings, ready for cpu selection and the addon. */
@@ -70,6 +74,11 @@ export interface Config {
   user: string | undefined;
   content: ContentOptions;
   watch: boolean;
+  /** --proxy: the backends requests are relayed to (empty: serve the table). */
+  proxy: NativeListen[];
+  proxyConns: number;
+  proxyFresh: boolean;
+  proxyTimeoutMs: number;
 }
 
 /**
@@ -108,6 +117,8 @@ export const defaults = {
   maxHeader: 8 * 1024,
   maxBody: 1024 * 1024,
   maxConns: 65536,
+  proxyConns: 16,
+  proxyTimeout: 60,
   lingerTimeoutMs: 2000,
   drainTimeoutMs: 5000,
 };
@@ -127,13 +138,13 @@ function seconds(flag: string, v: number): number {
 }
 
 /** "HOST:PORT", "[IPv6]:PORT", "*:PORT" or ":PORT" → a listen address (numeric hosts only). */
-export function parseListen(text: string): NativeListen {
+export function parseListen(text: string, flag = "--listen"): NativeListen {
   const m = /^(?:\[([^\]]*)\]|([^:[\]]*)):(\d+)$/.exec(text.trim());
   if (!m) {
-    throw new ConfigError(`--listen ${text}: write HOST:PORT, e.g. 127.0.0.1:8085, [::1]:8085 or *:8085`);
+    throw new ConfigError(`${flag} ${text}: write HOST:PORT, e.g. 127.0.0.1:8085, [::1]:8085 or *:8085`);
   }
   const port = Number(m[3]);
-  if (port > 65535) throw new ConfigError(`--listen ${text}: port ${port} is above 65535`);
+  if (port > 65535) throw new ConfigError(`${flag} ${text}: port ${port} is above 65535`);
   const host = m[1] ?? m[2];
   if (m[1] === undefined && (host === "" || host === "*")) {
     return { family: 6, host: "::", port, dualStack: true };
@@ -142,8 +153,8 @@ export function parseListen(text: string): NativeListen {
   const family = net.isIP(host);
   if (family === 4 && m[1] === undefined) return { family: 4, host, port, dualStack: false };
   if (family === 6 && m[1] !== undefined) return { family: 6, host, port, dualStack: false };
-  if (family === 6) throw new ConfigError(`--listen ${text}: put an IPv6 address in brackets, e.g. [${host}]:${port}`);
-  throw new ConfigError(`--listen ${text}: "${host}" is not a numeric IP address (vw does not resolve names)`);
+  if (family === 6) throw new ConfigError(`${flag} ${text}: put an IPv6 address in brackets, e.g. [${host}]:${port}`);
+  throw new ConfigError(`${flag} ${text}: "${host}" is not a numeric IP address (vw does not resolve names)`);
 }
 
 export function resolveConfig(o: Options): Config {
@@ -157,7 +168,7 @@ export function resolveConfig(o: Options): Config {
   const port = integer("--port", o.port ?? defaults.port, 0, 65535);
   const listen =
     o.listen !== undefined && o.listen.length > 0
-      ? o.listen.map(parseListen)
+      ? o.listen.map((l) => parseListen(l))
       : [{ family: 6 as const, host: "::", port, dualStack: true }];
   const seen = new Set<string>();
   for (const l of listen) {
@@ -171,6 +182,13 @@ export function resolveConfig(o: Options): Config {
   }
   if (o.sqpoll && engine !== "uring") {
     throw new ConfigError(`--sqpoll works with --engine uring only (not ${engine}); add --engine uring or drop --sqpoll`);
+  }
+  const proxy = (o.proxy ?? []).map(parseProxy);
+  if (proxy.length > 0 && (engine === "uring" || engine === "blocking")) {
+    throw new ConfigError(`--proxy works with --engine epoll, poll or select; the ${engine} engine cannot relay yet`);
+  }
+  if (proxy.length === 0 && (o.proxyConns !== undefined || o.proxyFresh || o.proxyTimeout !== undefined)) {
+    throw new ConfigError("--proxy-conns, --proxy-fresh and --proxy-timeout need --proxy HOST:PORT");
   }
   return {
     engine: engine as Engine,
@@ -202,7 +220,20 @@ export function resolveConfig(o: Options): Config {
       maxHeader: integer("--max-header", o.maxHeader ?? defaults.maxHeader, 256, 1 << 20),
     },
     watch: o.watch ?? true,
+    proxy,
+    proxyConns: integer("--proxy-conns", o.proxyConns ?? defaults.proxyConns, 1, 65536),
+    proxyFresh: o.proxyFresh ?? false,
+    proxyTimeoutMs: seconds("--proxy-timeout", o.proxyTimeout ?? defaults.proxyTimeout),
   };
+}
+
+/** --proxy HOST:PORT: a backend, numeric (or localhost) with a real port, like --listen. */
+export function parseProxy(text: string): NativeListen {
+  const a = parseListen(text, "--proxy");
+  if (a.dualStack || a.port === 0) {
+    throw new ConfigError(`--proxy ${text}: name the backend's address and port, e.g. 127.0.0.1:8080 or [::1]:8080`);
+  }
+  return a;
 }
 
 /** The addon's view of a config, once the CPUs are chosen. */
@@ -220,6 +251,10 @@ export function toNative(c: Config, cpus: number[]): NativeConfig {
     locality: c.locality,
     allow: c.allow,
     backlog: c.backlog,
+    proxy: c.proxy,
+    proxyConns: c.proxyConns,
+    proxyFresh: c.proxyFresh,
+    proxyTimeoutMs: c.proxyTimeoutMs,
     limits: {
       maxHeader: c.maxHeader,
       maxBody: c.maxBody,

@@ -31,6 +31,10 @@ export interface NativeConfig {
   locality: boolean;
   allow: { bytes: Buffer; prefix: number }[];
   backlog: number;
+  proxy: NativeListen[]; // backends (empty: serve the table)
+  proxyConns: number; // upstream connections per backend per worker
+  proxyFresh: boolean;
+  proxyTimeoutMs: number;
   limits: NativeLimits;
 }
 

@@ -183,7 +183,8 @@ export class RawClient {
     return this.store.subarray(0, this.len);
   }
 
-  private consume(n: number): void {
+  /** Drops the first n bytes received (a caller that parsed them itself). */
+  consume(n: number): void {
     this.store.copy(this.store, 0, n, this.len);
     this.len -= n;
   }

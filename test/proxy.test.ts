@@ -1,0 +1,465 @@
+// --proxy: vw relays to a small backend written here (node:net, raw HTTP/1.1 so every framing
+// can be produced on purpose), over real sockets, for each readiness engine: GET/HEAD/POST with
+// Content-Length and chunked bodies, chunked/length/close-delimited/bodiless responses, 1xx
+// skipped, hop-by-hop fields, pipelined order, 502, 504, a backend closing mid-body,
+// --proxy-fresh, the keep-alive pool's bound, counters; uring and blocking refuse --proxy.
+import { after, before, describe, it } from "node:test";
+import assert from "node:assert/strict";
+import * as net from "node:net";
+
+import { engineSkip } from "./helpers/engines";
+import { RawClient, fdCount, freePort, metricValue, runVw, sleep, startVw, waitFor, type VwProcess } from "./helpers/server";
+import { settledFdCount } from "./helpers/clients";
+
+interface SeenRequest {
+  method: string;
+  target: string;
+  head: string; // request line and fields as the backend received them
+  body: Buffer;
+  conn: number; // which backend connection carried it
+}
+
+/** A raw HTTP/1.1 backend: answers by path, records requests and connections. */
+class Backend {
+  server!: net.Server;
+  port = 0;
+  conns = 0;
+  open = new Set<net.Socket>();
+  seen: SeenRequest[] = [];
+
+  async start(): Promise<void> {
+    this.server = net.createServer((s) => this.serve(s));
+    await new Promise<void>((r) => this.server.listen(0, "127.0.0.1", r));
+    this.port = (this.server.address() as net.AddressInfo).port;
+  }
+
+  async stop(): Promise<void> {
+    for (const s of this.open) s.destroy();
+    await new Promise((r) => this.server.close(r));
+  }
+
+  private serve(s: net.Socket): void {
+    const id = ++this.conns;
+    this.open.add(s);
+    s.on("close", () => this.open.delete(s));
+    s.on("error", () => {});
+    s.setNoDelay(true);
+    let buf = Buffer.alloc(0);
+    s.on("data", (d: Buffer) => {
+      buf = Buffer.concat([buf, d]);
+      for (;;) {
+        const r = takeRequest(buf);
+        if (!r) return;
+        buf = buf.subarray(r.used);
+        const req: SeenRequest = { ...r.req, conn: id };
+        this.seen.push(req);
+        this.answer(s, req);
+      }
+    });
+  }
+
+  private answer(s: net.Socket, req: SeenRequest): void {
+    const path = req.target.split("?")[0];
+    const ok = (body: string | Buffer, extra = "") =>
+      s.write(`HTTP/1.1 200 OK\r\nContent-Length: ${Buffer.byteLength(body)}\r\n${extra}\r\n`) &&
+      (req.method === "HEAD" || s.write(body));
+    switch (path) {
+      case "/echo":
+        ok(JSON.stringify({ method: req.method, head: req.head, body: req.body.toString("latin1") }), "Content-Type: application/json\r\nConnection: keep-alive, X-Backend-Hop\r\nX-Backend-Hop: 1\r\nKeep-Alive: timeout=5\r\n");
+        return;
+      case "/chunked":
+        s.write("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n1;ext=1\r\n \r\n5\r\nworld\r\n0\r\nX-Trailer: t\r\n\r\n");
+        return;
+      case "/close":
+        s.end("HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n\r\nuntil the close");
+        return;
+      case "/http10":
+        s.end("HTTP/1.0 200 OK\r\nContent-Length: 2\r\n\r\nok");
+        return;
+      case "/midclose":
+        s.write("HTTP/1.1 200 OK\r\nContent-Length: 1000\r\n\r\n" + "x".repeat(100));
+        setTimeout(() => s.destroy(), 50);
+        return;
+      case "/midchunk":
+        s.write("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n");
+        setTimeout(() => s.destroy(), 50);
+        return;
+      case "/silent":
+        return;
+      case "/204":
+        s.write("HTTP/1.1 204 No Content\r\nX-A: 1\r\n\r\n");
+        return;
+      case "/304":
+        s.write("HTTP/1.1 304 Not Modified\r\nETag: \"e\"\r\nContent-Length: 99\r\n\r\n");
+        return;
+      case "/1xx":
+        s.write("HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 103 Early Hints\r\nLink: </a>\r\n\r\n");
+        ok("after 1xx");
+        return;
+      case "/big":
+        ok(Buffer.alloc(2 * 1024 * 1024, 0x61));
+        return;
+      case "/slow":
+        setTimeout(() => ok("slow"), 200);
+        return;
+      default:
+        ok(`path ${req.target}`);
+    }
+  }
+}
+
+/** One request off the front of buf (Content-Length or chunked body), or undefined. */
+function takeRequest(buf: Buffer): { req: Omit<SeenRequest, "conn">; used: number } | undefined {
+  const end = buf.indexOf("\r\n\r\n");
+  if (end < 0) return undefined;
+  const head = buf.subarray(0, end).toString("latin1");
+  const [line, ...fields] = head.split("\r\n");
+  const [method, target] = line.split(" ");
+  const field = (n: string) => fields.find((f) => f.toLowerCase().startsWith(`${n}:`))?.slice(n.length + 1).trim();
+  let at = end + 4;
+  const cl = field("content-length");
+  if (field("transfer-encoding")?.toLowerCase() === "chunked") {
+    const parts: Buffer[] = [];
+    for (;;) {
+      const eol = buf.indexOf("\r\n", at);
+      if (eol < 0) return undefined;
+      const size = parseInt(buf.subarray(at, eol).toString("latin1"), 16);
+      if (size === 0) {
+        const fin = buf.indexOf("\r\n\r\n", eol);
+        if (fin < 0) return undefined;
+        at = fin + 4;
+        break;
+      }
+      if (buf.length < eol + 2 + size + 2) return undefined;
+      parts.push(buf.subarray(eol + 2, eol + 2 + size));
+      at = eol + 2 + size + 2;
+    }
+    return { req: { method, target, head, body: Buffer.concat(parts) }, used: at };
+  }
+  const n = cl ? Number(cl) : 0;
+  if (buf.length < at + n) return undefined;
+  return { req: { method, target, head, body: Buffer.from(buf.subarray(at, at + n)) }, used: at + n };
+}
+
+/** Reads one response from c: Content-Length, chunked (decoded) or until close. */
+async function readResponse(c: RawClient, head = false, timeoutMs = 3000): Promise<{ status: number; headers: string; body: Buffer; closeDelimited: boolean }> {
+  let parsed: { status: number; headers: string; body: Buffer; closeDelimited: boolean; used: number } | undefined;
+  await c.until((b) => (parsed = parseAny(b, head, false)) !== undefined, timeoutMs);
+  if (!parsed && c.isClosed) parsed = parseAny(c.received, head, true);
+  if (!parsed) throw new Error(`no complete response; got ${JSON.stringify(c.received.toString("latin1").slice(0, 200))}`);
+  const r = { ...parsed, body: Buffer.from(parsed.body) };
+  c.consume(parsed.used);
+  return r;
+}
+
+function parseAny(b: Buffer, head: boolean, closed: boolean) {
+  const end = b.indexOf("\r\n\r\n");
+  if (end < 0) return undefined;
+  const headers = b.subarray(0, end).toString("latin1");
+  const status = Number(headers.slice(9, 12));
+  const get = (n: string) => new RegExp(`^${n}:\\s*(.*)$`, "im").exec(headers)?.[1]?.trim();
+  const start = end + 4;
+  if (head || status === 204 || status === 304 || (status >= 100 && status < 200)) {
+    return { status, headers, body: Buffer.alloc(0), closeDelimited: false, used: start };
+  }
+  if (get("transfer-encoding")?.toLowerCase() === "chunked") {
+    const parts: Buffer[] = [];
+    let at = start;
+    for (;;) {
+      const eol = b.indexOf("\r\n", at);
+      if (eol < 0) return undefined;
+      const size = parseInt(b.subarray(at, eol).toString("latin1"), 16);
+      if (size === 0) {
+        const fin = b.indexOf("\r\n\r\n", eol);
+        if (fin < 0) return undefined;
+        return { status, headers, body: Buffer.concat(parts), closeDelimited: false, used: fin + 4 };
+      }
+      if (b.length < eol + 2 + size + 2) return undefined;
+      parts.push(Buffer.from(b.subarray(eol + 2, eol + 2 + size)));
+      at = eol + 2 + size + 2;
+    }
+  }
+  const cl = get("content-length");
+  if (cl !== undefined) {
+    const n = Number(cl);
+    if (b.length < start + n) return undefined;
+    return { status, headers, body: Buffer.from(b.subarray(start, start + n)), closeDelimited: false, used: start + n };
+  }
+  if (!closed) return undefined;
+  return { status, headers, body: Buffer.from(b.subarray(start)), closeDelimited: true, used: b.length };
+}
+
+const get = (path: string, extra = "") => `GET ${path} HTTP/1.1\r\nHost: example.test\r\n${extra}\r\n`;
+
+const ENGINES = ["epoll", "poll", "select"].filter((e) => engineSkip(e) === undefined);
+
+for (const engine of ENGINES) {
+  describe(`proxy (--engine ${engine})`, () => {
+    const backend = new Backend();
+    let vw: VwProcess;
+    let metricsPort = 0;
+    const clients: RawClient[] = [];
+    const connect = async (port = vw.port) => {
+      const c = await RawClient.connect(port);
+      clients.push(c);
+      return c;
+    };
+
+    before(async () => {
+      await backend.start();
+      metricsPort = await freePort();
+      vw = await startVw(["--engine", engine, "--workers", "1", "--policy", "other", "-q", "--proxy", `127.0.0.1:${backend.port}`, "--proxy-conns", "4", "--metrics", `127.0.0.1:${metricsPort}`]);
+    });
+    after(async () => {
+      for (const c of clients) c.destroy();
+      const r = await vw.stop();
+      assert.equal(r.code, 0, vw.stderr());
+      await backend.stop();
+    });
+
+    it("relays GET with Host kept, hop-by-hop fields dropped both ways", async () => {
+      const c = await connect();
+      c.write(get("/echo?q=1", "Connection: keep-alive, X-Hop\r\nX-Hop: secret\r\nX-End: kept\r\nKeep-Alive: 5\r\n"));
+      const r = await readResponse(c);
+      assert.equal(r.status, 200);
+      assert.match(r.headers, /^HTTP\/1\.1 200 OK\r\n/);
+      assert.doesNotMatch(r.headers, /x-backend-hop|keep-alive|^connection:/im);
+      const seen = JSON.parse(r.body.toString()) as { method: string; head: string };
+      assert.match(seen.head, /^GET \/echo\?q=1 HTTP\/1\.1\r\n/);
+      assert.match(seen.head, /^Host: example\.test$/m);
+      assert.match(seen.head, /^X-End: kept$/m);
+      assert.doesNotMatch(seen.head, /x-hop|connection|keep-alive/i);
+      // The connection stays open for the next one.
+      c.write(get("/a"));
+      assert.equal((await readResponse(c)).body.toString(), "path /a");
+    });
+
+    it("relays HEAD without a body, then the next request", async () => {
+      const c = await connect();
+      c.write(`HEAD /echo HTTP/1.1\r\nHost: h\r\n\r\n`);
+      const r = await readResponse(c, true);
+      assert.equal(r.status, 200);
+      assert.match(r.headers, /Content-Length: \d+/);
+      c.write(get("/after-head"));
+      const r2 = await readResponse(c);
+      assert.equal(r2.body.toString(), "path /after-head");
+    });
+
+    it("relays POST bodies with Content-Length and chunked", async () => {
+      const c = await connect();
+      const body = "a=1&b=" + "z".repeat(100_000);
+      c.write(`POST /echo HTTP/1.1\r\nHost: h\r\nContent-Length: ${body.length}\r\n\r\n${body}`);
+      const r = await readResponse(c);
+      const seen = JSON.parse(r.body.toString()) as { method: string; body: string };
+      assert.equal(seen.method, "POST");
+      assert.equal(seen.body, body);
+      c.write(`PUT /echo HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n4\r\nwiki\r\n`);
+      await sleep(50);
+      c.write(`5\r\npedia\r\n0\r\n\r\n`);
+      const r2 = await readResponse(c);
+      const seen2 = JSON.parse(r2.body.toString()) as { method: string; body: string; head: string };
+      assert.equal(seen2.method, "PUT");
+      assert.equal(seen2.body, "wikipedia");
+      assert.match(seen2.head, /Transfer-Encoding: chunked/);
+    });
+
+    it("relays chunked, close-delimited, 204, 304 and 1xx-preceded responses", async () => {
+      const c = await connect();
+      c.write(get("/chunked"));
+      const ch = await readResponse(c);
+      assert.equal(ch.body.toString(), "hello world");
+      assert.match(ch.headers, /Transfer-Encoding: chunked/);
+      c.write(get("/204"));
+      const r204 = await readResponse(c);
+      assert.equal(r204.status, 204);
+      c.write(get("/304"));
+      const r304 = await readResponse(c);
+      assert.equal(r304.status, 304);
+      c.write(get("/1xx"));
+      const r1 = await readResponse(c);
+      assert.equal(r1.status, 200);
+      assert.equal(r1.body.toString(), "after 1xx");
+      c.write(get("/close"));
+      await c.waitClosed();
+      const cl = await readResponse(c);
+      assert.equal(cl.status, 200);
+      assert.match(cl.headers, /^Connection: close$/m);
+      assert.equal(cl.body.toString(), "until the close");
+      assert.ok(cl.closeDelimited);
+    });
+
+    it("answers HTTP/1.1 for an HTTP/1.0 backend and does not pool its connection", async () => {
+      const c = await connect();
+      c.write(get("/http10"));
+      const r = await readResponse(c);
+      assert.match(r.headers, /^HTTP\/1\.1 200/);
+      assert.equal(r.body.toString(), "ok");
+      c.write(get("/x"));
+      assert.equal((await readResponse(c)).body.toString(), "path /x");
+    });
+
+    it("keeps the client's pipelined order", async () => {
+      const c = await connect();
+      const paths = Array.from({ length: 40 }, (_, i) => (i % 5 === 0 ? "/chunked" : i % 7 === 0 ? "/slow" : `/p${i}`));
+      c.write(paths.map((p) => get(p)).join(""));
+      for (const p of paths) {
+        const r = await readResponse(c, false, 5000);
+        assert.equal(r.body.toString(), p === "/chunked" ? "hello world" : p === "/slow" ? "slow" : `path ${p}`);
+      }
+    });
+
+    it("relays a 2 MiB body to a client that reads slowly (backpressure)", async () => {
+      const c = await connect();
+      c.socket.pause();
+      c.write(get("/big"));
+      await sleep(300);
+      c.socket.resume();
+      const r = await readResponse(c, false, 10000);
+      assert.equal(r.body.length, 2 * 1024 * 1024);
+    });
+
+    it("closes the client when the backend closes mid-body (never a short body that looks whole)", async () => {
+      for (const path of ["/midclose", "/midchunk"]) {
+        const c = await connect();
+        c.write(get(path));
+        await c.waitClosed();
+        assert.equal(parseAny(c.received, false, false), undefined, `${path}: a complete response was seen`);
+      }
+    });
+
+    it("holds upstream connections to --proxy-conns and reuses them", async () => {
+      const before = backend.conns;
+      const cs = await Promise.all(Array.from({ length: 12 }, () => connect()));
+      await Promise.all(
+        cs.map(async (c, i) => {
+          for (let k = 0; k < 3; k++) {
+            c.write(get(`/slow`));
+            assert.equal((await readResponse(c, false, 10000)).body.toString(), "slow", `client ${i}`);
+          }
+        }),
+      );
+      assert.ok(backend.open.size <= 4, `backend sees ${backend.open.size} open connections, --proxy-conns 4`);
+      assert.ok(backend.conns - before <= 4, `${backend.conns - before} new backend connections for 36 requests`);
+      assert.ok((await metricValue(metricsPort, "vw_up_reused_total")) > 30);
+    });
+
+    it("counts the relay in /metrics", async () => {
+      assert.ok((await metricValue(metricsPort, "vw_up_opened_total")) >= 1);
+      assert.ok((await metricValue(metricsPort, "vw_requests_total")) >= 10);
+      assert.ok((await metricValue(metricsPort, "vw_up_failed_total")) >= 2); // the mid-body closes
+    });
+  });
+
+  describe(`proxy failures (--engine ${engine})`, () => {
+    it("answers 502 when nothing listens, and skips the backend for a second", async () => {
+      const port = await freePort();
+      const metricsPort = await freePort();
+      const vw = await startVw(["--engine", engine, "--workers", "1", "--policy", "other", "-q", "--proxy", `127.0.0.1:${port}`, "--metrics", `127.0.0.1:${metricsPort}`]);
+      try {
+        for (let i = 0; i < 3; i++) {
+          const c = await RawClient.connect(vw.port);
+          c.write(get("/"));
+          const r = await readResponse(c);
+          assert.equal(r.status, 502);
+          assert.match(r.headers, /^Connection: close$/m);
+          await c.waitClosed();
+          c.destroy();
+        }
+        assert.equal(await metricValue(metricsPort, "vw_proxy_502_total"), 3);
+        assert.equal(await metricValue(metricsPort, "vw_sys_connect_total"), 1, "the failed backend is skipped for a second");
+      } finally {
+        assert.equal((await vw.stop()).code, 0);
+      }
+    });
+
+    it("answers 504 when the backend does not answer within --proxy-timeout", async () => {
+      const backend = new Backend();
+      await backend.start();
+      const metricsPort = await freePort();
+      const vw = await startVw(["--engine", engine, "--workers", "1", "--policy", "other", "-q", "--proxy", `127.0.0.1:${backend.port}`, "--proxy-timeout", "1", "--metrics", `127.0.0.1:${metricsPort}`]);
+      try {
+        const c = await RawClient.connect(vw.port);
+        const t0 = Date.now();
+        c.write(get("/silent"));
+        const r = await readResponse(c, false, 5000);
+        const ms = Date.now() - t0;
+        assert.equal(r.status, 504);
+        assert.ok(ms >= 900 && ms < 3500, `504 after ${ms} ms with --proxy-timeout 1`);
+        await c.waitClosed();
+        c.destroy();
+        assert.equal(await metricValue(metricsPort, "vw_proxy_504_total"), 1);
+        await waitFor(() => backend.open.size === 0, "the timed-out upstream connection closed");
+      } finally {
+        assert.equal((await vw.stop()).code, 0);
+        await backend.stop();
+      }
+    });
+
+    it("--proxy-fresh: one backend connection per request, closed after; fds back to baseline", async () => {
+      const backend = new Backend();
+      await backend.start();
+      const vw = await startVw(["--engine", engine, "--workers", "1", "--policy", "other", "-q", "--proxy", `127.0.0.1:${backend.port}`, "--proxy-fresh"]);
+      try {
+        const baseline = await settledFdCount(vw.pid);
+        const c = await RawClient.connect(vw.port);
+        for (let i = 0; i < 5; i++) {
+          c.write(get(`/f${i}`));
+          assert.equal((await readResponse(c)).body.toString(), `path /f${i}`);
+        }
+        assert.equal(backend.conns, 5);
+        assert.deepEqual(backend.seen.map((s) => s.conn), [1, 2, 3, 4, 5]);
+        await waitFor(() => backend.open.size === 0, "upstream connections closed after each response");
+        c.destroy();
+        await waitFor(() => fdCount(vw.pid) === baseline, () => `fds ${fdCount(vw.pid)}, baseline ${baseline}`);
+      } finally {
+        assert.equal((await vw.stop()).code, 0);
+        await backend.stop();
+      }
+    });
+
+    it("round-robins over two backends", async () => {
+      const a = new Backend();
+      const b = new Backend();
+      await a.start();
+      await b.start();
+      const vw = await startVw(["--engine", engine, "--workers", "1", "--policy", "other", "-q", "--proxy", `127.0.0.1:${a.port}`, "--proxy", `localhost:${b.port}`]);
+      try {
+        const c = await RawClient.connect(vw.port);
+        for (let i = 0; i < 6; i++) {
+          c.write(get(`/r${i}`));
+          await readResponse(c);
+        }
+        assert.equal(a.seen.length, 3);
+        assert.equal(b.seen.length, 3);
+        c.destroy();
+      } finally {
+        assert.equal((await vw.stop()).code, 0);
+        await a.stop();
+        await b.stop();
+      }
+    });
+  });
+}
+
+describe("proxy: engines that cannot relay, and bad flags", () => {
+  for (const engine of ["uring", "blocking"]) {
+    it(`--engine ${engine} refuses --proxy in one line, exit 2`, async () => {
+      const r = await runVw(["--engine", engine, "--proxy", "127.0.0.1:9", "--listen", "127.0.0.1:0"]);
+      assert.equal(r.code, 2);
+      assert.equal(r.stderr.trim().split("\n").length, 1, r.stderr);
+      assert.match(r.stderr, /--proxy works with --engine epoll, poll or select/);
+    });
+  }
+  for (const bad of ["example.com:80", "127.0.0.1", "*:80", "127.0.0.1:0", "[::1]:99999", "::1:80"]) {
+    it(`--proxy ${bad} is refused`, async () => {
+      const r = await runVw(["--proxy", bad, "--listen", "127.0.0.1:0"]);
+      assert.equal(r.code, 2, r.stderr);
+      assert.match(r.stderr, /^vw: --proxy /);
+    });
+  }
+  it("--proxy-fresh without --proxy is refused", async () => {
+    const r = await runVw(["--proxy-fresh", "--listen", "127.0.0.1:0"]);
+    assert.equal(r.code, 2);
+    assert.match(r.stderr, /need --proxy/);
+  });
+});
