@@ -9,7 +9,7 @@ import * as net from "node:net";
 
 import { engineSkip } from "./helpers/engines";
 import { RawClient, fdCount, freePort, metricValue, runVw, sleep, startVw, waitFor, type VwProcess } from "./helpers/server";
-import { settledFdCount } from "./helpers/clients";
+import { SIZED, settledFdCount } from "./helpers/clients";
 
 interface SeenRequest {
   method: string;
@@ -98,6 +98,9 @@ class Backend {
         return;
       case "/big":
         ok(Buffer.alloc(2 * 1024 * 1024, 0x61));
+        return;
+      case "/huge":
+        ok(Buffer.alloc(64 * 1024 * 1024, 0x62));
         return;
       case "/slow":
         setTimeout(() => ok("slow"), 200);
@@ -198,6 +201,7 @@ for (const engine of ENGINES) {
     const backend = new Backend();
     let vw: VwProcess;
     let metricsPort = 0;
+    let baseline = 0;
     const clients: RawClient[] = [];
     const connect = async (port = vw.port) => {
       const c = await RawClient.connect(port);
@@ -209,6 +213,7 @@ for (const engine of ENGINES) {
       await backend.start();
       metricsPort = await freePort();
       vw = await startVw(["--engine", engine, "--workers", "1", "--policy", "other", "-q", "--proxy", `127.0.0.1:${backend.port}`, "--proxy-conns", "4", "--metrics", `127.0.0.1:${metricsPort}`]);
+      baseline = await settledFdCount(vw.pid);
     });
     after(async () => {
       for (const c of clients) c.destroy();
@@ -343,10 +348,106 @@ for (const engine of ENGINES) {
       assert.ok((await metricValue(metricsPort, "vw_up_reused_total")) > 30);
     });
 
+    it("stops reading the backend while a client does not read, and serves others meanwhile", async () => {
+      const c = await connect();
+      c.socket.pause();
+      const conns = backend.open.size;
+      c.write(get("/huge"));
+      await sleep(700);
+      // Most of the 64 MiB sit in the backend's own buffer, not in vw: vw stopped reading it
+      // (the kernel's socket buffers on the way hold a few MiB at most).
+      const stuck = [...backend.open].some((s) => s.writableLength > 32 * 1024 * 1024);
+      assert.ok(stuck, "the backend's writes are held back");
+      const other = await connect();
+      other.write(get("/meanwhile"));
+      assert.equal((await readResponse(other)).body.toString(), "path /meanwhile");
+      c.destroy();
+      await waitFor(() => backend.open.size <= conns, "the upstream of the dropped client closed");
+    });
+
     it("counts the relay in /metrics", async () => {
       assert.ok((await metricValue(metricsPort, "vw_up_opened_total")) >= 1);
       assert.ok((await metricValue(metricsPort, "vw_requests_total")) >= 10);
       assert.ok((await metricValue(metricsPort, "vw_up_failed_total")) >= 2); // the mid-body closes
+    });
+
+    it("returns to its fd baseline once clients and backend connections are gone", async () => {
+      for (const c of clients) c.destroy();
+      for (const s of backend.open) s.destroy(); // idle pooled connections: vw sees EOF and closes
+      await waitFor(() => fdCount(vw.pid) === baseline, () => `fds ${fdCount(vw.pid)}, baseline ${baseline}`);
+    });
+  });
+
+  describe(`proxy in front of vw (--engine ${engine})`, () => {
+    let origin: VwProcess;
+    let vw: VwProcess;
+    let originMetrics = 0;
+    before(async () => {
+      originMetrics = await freePort();
+      origin = await startVw(["--workers", "1", "--policy", "other", "-q", "--metrics", `127.0.0.1:${originMetrics}`]);
+      vw = await startVw(["--engine", engine, "--workers", "1", "--policy", "other", "-q", "--proxy", `127.0.0.1:${origin.port}`, "--proxy-conns", "16"]);
+    });
+    after(async () => {
+      assert.equal((await vw.stop()).code, 0, vw.stderr());
+      assert.equal((await origin.stop()).code, 0, origin.stderr());
+    });
+
+    it("relays every built-in size whole, GET and HEAD", async () => {
+      const c = await RawClient.connect(vw.port);
+      const direct = await RawClient.connect(origin.port);
+      for (const [path, n] of SIZED) {
+        c.write(get(path));
+        const r = await readResponse(c, false, 10000);
+        assert.equal(r.status, 200, path);
+        assert.equal(r.body.length, n, path);
+        direct.write(get(path));
+        assert.ok(r.body.equals((await readResponse(direct, false, 10000)).body), `${path}: the origin's bytes`);
+        c.write(`HEAD ${path} HTTP/1.1\r\nHost: h\r\n\r\n`);
+        const h = await readResponse(c, true);
+        assert.match(h.headers, new RegExp(`Content-Length: ${n}\r?$`, "m"), path);
+      }
+      c.destroy();
+      direct.destroy();
+    });
+
+    it("answers 256 pipelined requests in order", async () => {
+      const c = await RawClient.connect(vw.port);
+      const paths = Array.from({ length: 256 }, (_, i) => SIZED[i % SIZED.length][0]);
+      c.write(paths.map((p) => get(p)).join(""));
+      for (const [i, p] of paths.entries()) {
+        const r = await readResponse(c, false, 10000);
+        assert.equal(r.body.length, SIZED.find(([q]) => q === p)![1], `response ${i} (${p})`);
+      }
+      c.destroy();
+    });
+
+    it("speaks keep-alive to an HTTP/1.0 client only when asked", async () => {
+      const c = await RawClient.connect(vw.port);
+      c.write(`GET /1k HTTP/1.0\r\nConnection: keep-alive\r\n\r\n`);
+      const r = await readResponse(c);
+      assert.match(r.headers, /^HTTP\/1\.1 200/);
+      assert.match(r.headers, /^Connection: keep-alive\r?$/m);
+      c.write(`GET /1b HTTP/1.0\r\n\r\n`);
+      const r2 = await readResponse(c);
+      assert.match(r2.headers, /^Connection: close\r?$/m);
+      await c.waitClosed();
+      c.destroy();
+    });
+
+    // select: every fd must stay below FD_SETSIZE (1024), so it gets 500.
+    const many = engine === "select" ? 500 : 1000;
+    it(`serves ${many} client connections over a pool of 16`, async () => {
+      const before = await metricValue(originMetrics, "vw_conns_accepted_total");
+      const cs = await Promise.all(Array.from({ length: many }, () => RawClient.connect(vw.port)));
+      try {
+        for (const c of cs) c.write(get("/10k"));
+        const rs = await Promise.all(cs.map((c) => readResponse(c, false, 20000)));
+        for (const r of rs) assert.equal(r.body.length, 10240);
+      } finally {
+        for (const c of cs) c.destroy();
+      }
+      const accepted = (await metricValue(originMetrics, "vw_conns_accepted_total")) - before;
+      assert.ok(accepted <= 16, `the origin accepted ${accepted} connections from a pool of 16`);
     });
   });
 
