@@ -39,6 +39,7 @@ struct Relay::Exchange {
   bool up_reusable = false;  // the upstream may serve another request afterwards
   bool sent = false;         // response bytes were queued for the client
   bool reused = false;       // the upstream came from the pool
+  bool replayable = false;   // GET/HEAD whose whole request is still in to_up (see flush_up)
   uint64_t body_left = 0;    // request body bytes (Content-Length) still to forward
   uint64_t deadline = 0;     // --proxy-timeout: no progress by then ends the exchange
   ChunkedDecoder req_dec;
@@ -51,7 +52,7 @@ struct Relay::Exchange {
 
   void reset_request() {
     status = 0;
-    req_done = head_done = resp_done = up_reusable = sent = reused = false;
+    req_done = head_done = resp_done = up_reusable = sent = reused = replayable = false;
     body_left = 0;
     head.clear();
     to_up.clear();
@@ -197,6 +198,9 @@ void Relay::start_request(int fd, Exchange& x) {
     reply(fd, x, err);
     return;
   }
+  // A pooled connection the backend closes just as the request goes out (its keep-alive
+  // timeout) is retried once on a new one: only for a GET or HEAD held whole (RFC 9112 §9.3.1).
+  x.replayable = x.req_done && (req.method == Method::get || req.method == Method::head);
   dispatch(fd, x);
 }
 
@@ -341,7 +345,7 @@ void Relay::serve_waiters(uint16_t b) {
 void Relay::release_upstream(int ufd, bool reusable) {
   Upstream& u = _ups[static_cast<size_t>(ufd)];
   u.client = -1;
-  if (!reusable || _cfg.proxy_fresh) {
+  if (!reusable || _cfg.proxy_fresh || _stopping) {
     close_upstream(ufd);
     return;
   }
@@ -415,8 +419,10 @@ void Relay::flush_up(int fd, Exchange& x) {
     x.to_up_off += static_cast<size_t>(n);
   }
   if (x.to_up_off == x.to_up.size()) {
-    x.to_up.clear();
-    x.to_up_off = 0;
+    if (!(x.replayable && x.reused)) {  // (kept for a retry until the answer starts)
+      x.to_up.clear();
+      x.to_up_off = 0;
+    }
     if (x.req_done && x.phase == Phase::sending) x.phase = Phase::receiving;
   }
   update_watches(fd, x);
@@ -454,6 +460,11 @@ void Relay::read_upstream(int ufd, int fd, Exchange& x) {
 }
 
 void Relay::response_bytes(int fd, Exchange& x, const char* p, size_t n) {
+  if (x.replayable) {  // the answer has begun: no retry any more
+    x.replayable = false;
+    x.to_up.clear();
+    x.to_up_off = 0;
+  }
   if (!x.head_done) {
     x.head.append(p, n);
     for (;;) {
@@ -521,6 +532,22 @@ bool Relay::body_bytes(Exchange& x, const char* p, size_t n) {
 
 // The backend closed (EOF), or a read or write failed.
 void Relay::upstream_ended(int fd, Exchange& x) {
+  if (!x.head_done && x.reused && x.replayable && x.head.empty()) {
+    // A pooled connection closed before a byte of the answer: once more, on a new connection.
+    bump(_s.up_retried);
+    int up = x.up;
+    x.up = -1;
+    x.reused = x.replayable = false;
+    x.to_up_off = 0;
+    close_upstream(up);
+    int fresh = _backends[x.backend].open < _cfg.proxy_conns ? connect_backend(x.backend) : -1;
+    if (fresh < 0) {
+      reply(fd, x, 502);
+      return;
+    }
+    attach(fd, x, fresh, false);
+    return;
+  }
   if (!x.head_done) {  // refused, reset or closed before a response: 502
     bump(_s.up_failed);
     if (!x.reused) _backends[x.backend].down_until = _now + kDownMs;
@@ -577,7 +604,7 @@ void Relay::finish(int fd, Exchange& x) {
   }
   // A response that came before its request's body was all read leaves the rest of that body
   // in flight: it cannot be told from the next request, so the connection ends.
-  bool keep = x.keep && x.req_done;
+  bool keep = x.keep && x.req_done && !_stopping;
   x.phase = Phase::idle;
   x.reset_request();
   if (!keep) {
@@ -633,6 +660,17 @@ void Relay::client_closed(int fd) {
   if (x.in.capacity() > kBuf) x.in.shrink_to_fit();
   if (x.out.capacity() > 2 * kBuf) x.out.shrink_to_fit();
   if (up >= 0) close_upstream(up);  // mid-exchange: its framing is unknown, never pooled
+}
+
+void Relay::begin_graceful() {
+  _stopping = true;
+  for (Backend& be : _backends)
+    while (!be.idle.empty()) close_upstream(be.idle.back());  // (it leaves the idle list)
+}
+
+bool Relay::in_flight(int fd) const {
+  size_t i = static_cast<size_t>(fd);
+  return i < _ex.size() && _ex[i] && _ex[i]->phase != Phase::idle;
 }
 
 void Relay::tick() {

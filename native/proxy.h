@@ -60,6 +60,10 @@ class Relay {
   void on_upstream(int fd, uint32_t ready);
   void client_closed(int fd);  // the engine closed client fd (any reason)
   void tick();                 // once a second: --proxy-timeout
+  // Graceful stop: idle pooled connections close, exchanges in flight finish, then their
+  // clients close (the engine closes the other clients).
+  void begin_graceful();
+  bool in_flight(int fd) const;
 
  private:
   enum class Phase : uint8_t { idle, waiting, sending, receiving };
@@ -109,6 +113,7 @@ class Relay {
   RelayHost& _host;
   std::vector<Backend> _backends;
   size_t _next = 0;                            // round-robin position
+  bool _stopping = false;
   std::vector<std::unique_ptr<Exchange>> _ex;  // by client fd
   std::vector<Upstream> _ups;                  // by upstream fd
   std::unique_ptr<char[]> _buf;                // one read lands here (either side)

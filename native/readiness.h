@@ -315,12 +315,15 @@ class ReadinessEngine : public Engine {
     // Tick every 100 ms while draining, so the deadline holds to within a tenth of a second.
     itimerspec fast{{0, 100 * 1000 * 1000}, {0, 100 * 1000 * 1000}};
     _sys.timerfd_settime(_timer.get(), &fast);
+    if (_relay) _relay->begin_graceful();
     for (size_t fd = 0; fd < _conns.size(); fd++) {
       Conn& c = _conns[fd];
       if (!is_client(c)) continue;
       if (c.out) {
         c.close_after_write = true;  // an in-flight response is finished, then the connection ends
         c.linger_after_write = false;
+      } else if (_relay && _relay->in_flight(static_cast<int>(fd))) {
+        continue;  // the relay finishes its exchange, then closes the connection
       } else {
         close_conn(static_cast<int>(fd), c);
       }
@@ -349,7 +352,8 @@ class ReadinessEngine : public Engine {
   // ---- proxy mode (--proxy; proxy.h) ----
   // The relay drives every client and upstream fd; upstream fds sit in _conns as
   // ConnState::upstream. The engine's part is this block plus the `if (_relay)` lines in
-  // prepare_common, on_conn, close_conn and on_timer, and is_client() in the sweeps.
+  // prepare_common, on_conn, close_conn, on_timer and begin_graceful, and is_client() in the
+  // sweeps.
   static bool is_client(const Conn& c) {
     return c.state == ConnState::open || c.state == ConnState::lingering;
   }

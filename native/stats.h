@@ -42,6 +42,7 @@
   X(up_opened)       /* --proxy: upstream connections opened */                               \
   X(up_reused)       /* --proxy: requests sent on a pooled keep-alive upstream connection */   \
   X(up_failed)       /* --proxy: upstream failures (refused, reset, closed early, bad head) */ \
+  X(up_retried)      /* --proxy: GET/HEAD resent because a pooled connection closed first */   \
   X(up_bytes_in)     /* --proxy: bytes read from backends */                                   \
   X(up_bytes_out)    /* --proxy: bytes written to backends */                                  \
   X(proxy_502)       /* --proxy: 502 answered (backend refused, reset or unusable) */          \

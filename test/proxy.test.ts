@@ -45,14 +45,20 @@ class Backend {
     s.on("error", () => {});
     s.setNoDelay(true);
     let buf = Buffer.alloc(0);
+    let armed = false; // /arm-close: the next request on this connection finds it closed
     s.on("data", (d: Buffer) => {
       buf = Buffer.concat([buf, d]);
       for (;;) {
         const r = takeRequest(buf);
         if (!r) return;
         buf = buf.subarray(r.used);
+        if (armed) {
+          s.destroy(); // as if its keep-alive timeout had struck just before the request
+          return;
+        }
         const req: SeenRequest = { ...r.req, conn: id };
         this.seen.push(req);
+        armed = req.target === "/arm-close";
         this.answer(s, req);
       }
     });
@@ -365,6 +371,19 @@ for (const engine of ENGINES) {
       await waitFor(() => backend.open.size <= conns, "the upstream of the dropped client closed");
     });
 
+    it("resends a GET once when its pooled connection turns out closed, never a POST", async () => {
+      const c = await connect();
+      c.write(get("/arm-close"));
+      assert.equal((await readResponse(c)).status, 200);
+      c.write(get("/retried"));
+      assert.equal((await readResponse(c)).body.toString(), "path /retried");
+      assert.ok((await metricValue(metricsPort, "vw_up_retried_total")) >= 1);
+      c.write(get("/arm-close"));
+      assert.equal((await readResponse(c)).status, 200);
+      c.write(`POST /echo HTTP/1.1\r\nHost: h\r\nContent-Length: 2\r\n\r\nhi`);
+      assert.equal((await readResponse(c)).status, 502);
+    });
+
     it("counts the relay in /metrics", async () => {
       assert.ok((await metricValue(metricsPort, "vw_up_opened_total")) >= 1);
       assert.ok((await metricValue(metricsPort, "vw_requests_total")) >= 10);
@@ -512,6 +531,26 @@ for (const engine of ENGINES) {
         await waitFor(() => backend.open.size === 0, "upstream connections closed after each response");
         c.destroy();
         await waitFor(() => fdCount(vw.pid) === baseline, () => `fds ${fdCount(vw.pid)}, baseline ${baseline}`);
+      } finally {
+        assert.equal((await vw.stop()).code, 0);
+        await backend.stop();
+      }
+    });
+
+    it("a graceful stop finishes the exchange in flight, then closes", async () => {
+      const backend = new Backend();
+      await backend.start();
+      const vw = await startVw(["--engine", engine, "--workers", "1", "--policy", "other", "-q", "--proxy", `127.0.0.1:${backend.port}`]);
+      try {
+        const c = await RawClient.connect(vw.port);
+        const idle = await RawClient.connect(vw.port);
+        c.write(get("/slow"));
+        await sleep(50);
+        vw.child.kill("SIGTERM");
+        const r = await readResponse(c, false, 5000);
+        assert.equal(r.body.toString(), "slow");
+        await c.waitClosed();
+        await idle.waitClosed();
       } finally {
         assert.equal((await vw.stop()).code, 0);
         await backend.stop();
