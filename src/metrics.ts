@@ -25,6 +25,15 @@ const HELP: Record<string, string> = {
   wait_errno: "errno of a failed wait that stopped the worker (0: running).",
   events: "Readiness events returned by waits.",
   cpu: "CPU the worker last reported running on.",
+  sys_connect: "connect calls for --proxy upstream connections.",
+  up_opened: "--proxy: upstream connections opened.",
+  up_reused: "--proxy: requests sent on a pooled keep-alive upstream connection.",
+  up_retried: "--proxy: GET/HEAD requests resent because their pooled connection turned out closed.",
+  up_failed: "--proxy: upstream failures (refused, reset, closed before or during a response, unparsable).",
+  up_bytes_in: "--proxy: bytes read from backends.",
+  up_bytes_out: "--proxy: bytes written to backends.",
+  proxy_502: "--proxy: 502 Bad Gateway answered.",
+  proxy_504: "--proxy: 504 Gateway Timeout answered (--proxy-timeout).",
 };
 
 /** Process-wide gauges beside the per-worker counters, e.g. tables awaiting reclamation. */

@@ -62,7 +62,8 @@ function kindsPerReq(w: WorkerInterval): string {
   const k = (n: number): string => (r > 0 ? (n / r).toFixed(2) : "-");
   const sc = w.syscalls;
   const wait = sc.epoll_wait + sc.poll + sc.select + sc.io_uring_enter; // whichever the engine blocks in
-  return `wait ${k(wait)} acc ${k(sc.accept)} rd ${k(sc.read)} wr ${k(sc.write)} cl ${k(sc.close)} ctl ${k(sc.epoll_ctl)} slp ${k(sc.nanosleep)} oth ${k(sc.other)}`;
+  const conn = sc.connect > 0 ? ` con ${k(sc.connect)}` : ""; // --proxy: upstream connects
+  return `wait ${k(wait)} acc ${k(sc.accept)} rd ${k(sc.read)} wr ${k(sc.write)} cl ${k(sc.close)} ctl ${k(sc.epoll_ctl)} slp ${k(sc.nanosleep)}${conn} oth ${k(sc.other)}`;
 }
 
 function workerLine(w: WorkerInterval, secs: number): string {
@@ -91,6 +92,13 @@ export function summary(total: Interval): string {
       `${total.wakeups} wake-ups (${fmt(total.req_per_wakeup, 1)} req/wake), ` +
       `${cpuUs(all, total.requests)} cpu µs/req, ${total.accepted} connections, ${total.errors} 4xx/5xx`,
   );
+  const p = total.proxy;
+  if (p) {
+    lines.push(
+      `  proxy: ${p.up_opened} upstream connections opened, ${p.up_reused} requests on pooled ones (${p.up_retried} resent), ` +
+        `${p.up_failed} upstream failures, ${p.bad_gateway} 502, ${p.gateway_timeout} 504`,
+    );
+  }
   for (const w of total.workers) {
     lines.push(
       `  worker ${w.id} cpu ${w.cpu}: ${w.requests} requests, ${fmt(w.syscalls_per_req, 2)} syscalls/req (${kindsPerReq(w)}), ` +

@@ -9,7 +9,7 @@ export interface WorkerIdentity {
   tid: number;
 }
 
-export const syscallKinds = ["epoll_wait", "accept", "read", "write", "close", "epoll_ctl", "other", "poll", "select", "io_uring_enter", "nanosleep"] as const;
+export const syscallKinds = ["epoll_wait", "accept", "read", "write", "close", "epoll_ctl", "other", "poll", "select", "io_uring_enter", "nanosleep", "connect"] as const;
 /** The kinds an engine blocks in (io_uring_enter also submits); one per loop iteration at most. */
 export const waitKinds = ["epoll_wait", "poll", "select", "io_uring_enter"] as const;
 export type SyscallKind = (typeof syscallKinds)[number];
@@ -47,7 +47,21 @@ export interface WorkerInterval {
 }
 
 /** One interval. Counts are per interval, never cumulative: summing lines gives the run. */
+/** --proxy: what the relay did in the interval, all workers together. */
+export interface ProxyInterval {
+  up_opened: number; // upstream connections opened
+  up_reused: number; // requests sent on a pooled keep-alive connection
+  up_retried: number; // GET/HEAD resent after a pooled connection turned out closed
+  up_failed: number; // refused, reset, closed early, unparsable
+  up_bytes_in: number;
+  up_bytes_out: number;
+  bad_gateway: number; // 502 answered
+  gateway_timeout: number; // 504 answered
+}
+
 export interface Interval {
+  /** Present with --proxy. */
+  proxy?: ProxyInterval;
   time: string;
   interval_s: number;
   requests: number;
@@ -94,6 +108,7 @@ export class Sampler {
     private readonly stats: StatsReader,
     private readonly workers: readonly WorkerIdentity[],
     pid = process.pid,
+    private readonly proxy = false,
   ) {
     this.threads = new WorkerThreads(pid, workers);
     this.first = this.last = this.point();
@@ -201,6 +216,20 @@ export class Sampler {
       machine_cs: b.machine.cs - a.machine.cs,
       machine_intr: b.machine.intr - a.machine.intr,
       workers,
+      ...(this.proxy
+        ? {
+            proxy: {
+              up_opened: sumCounter("up_opened"),
+              up_reused: sumCounter("up_reused"),
+              up_retried: sumCounter("up_retried"),
+              up_failed: sumCounter("up_failed"),
+              up_bytes_in: sumCounter("up_bytes_in"),
+              up_bytes_out: sumCounter("up_bytes_out"),
+              bad_gateway: sumCounter("proxy_502"),
+              gateway_timeout: sumCounter("proxy_504"),
+            },
+          }
+        : {}),
     };
   }
 }

@@ -67,6 +67,11 @@ function report(server: Server, config: Config, say: (line: string) => void): bo
   if (config.engine === "uring") say(uringLine(first?.uring_setup_flags ?? 0, config.sqpoll));
   const coalesce = coalesceLine(config, first?.uring_features ?? 0);
   if (coalesce) console.error(coalesce);
+  if (config.proxy.length > 0) {
+    const to = config.proxy.map((b) => (b.family === 6 ? `[${b.host}]:${b.port}` : `${b.host}:${b.port}`)).join(", ");
+    const pool = config.proxyFresh ? "a new connection per request" : `up to ${config.proxyConns} keep-alive connections per backend per worker`;
+    say(`relaying to ${to} (round-robin; ${pool}; 504 after ${config.proxyTimeoutMs / 1000} s)`);
+  }
   for (const l of server.listen) {
     say(`listening on ${l.address}${l.family === 6 && l.host === "::" ? " (IPv4 and IPv6)" : ""}`);
   }
@@ -113,7 +118,7 @@ export async function serve(config: Config, view: ViewOptions): Promise<number> 
   // With --json, stdout carries NDJSON only: everything else goes to stderr.
   const say = view.json ? (l: string) => console.error(l) : (l: string) => console.log(l);
   const identities = server.workers.map((w) => ({ id: w.id, cpu: w.cpu, tid: w.tid }));
-  const sampler = new Sampler(server.stats, identities);
+  const sampler = new Sampler(server.stats, identities, process.pid, config.proxy.length > 0);
   const live = new LiveView(view.verbose);
   // Built in TS off the hot path, checked by the addon, then swapped in whole; a broken new
   // table is refused and the old one keeps serving.

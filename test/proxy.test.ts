@@ -581,6 +581,35 @@ for (const engine of ENGINES) {
   });
 }
 
+describe("proxy: the instrument", () => {
+  it("--json carries the relay's figures, the exit summary a proxy line", async () => {
+    const backend = new Backend();
+    await backend.start();
+    const vw = await startVw(["--workers", "1", "--policy", "other", "--json", "--stats-interval", "0.2", "--proxy", `127.0.0.1:${backend.port}`]);
+    try {
+      assert.match(vw.stderr(), new RegExp(`relaying to 127\\.0\\.0\\.1:${backend.port} \\(round-robin`));
+      const c = await RawClient.connect(vw.port);
+      for (let i = 0; i < 5; i++) {
+        c.write(get(`/j${i}`));
+        await readResponse(c);
+      }
+      c.destroy();
+      await sleep(500);
+    } finally {
+      assert.equal((await vw.stop()).code, 0);
+      await backend.stop();
+    }
+    const lines = vw.stdout().trim().split("\n").map((l) => JSON.parse(l) as { proxy?: { up_opened: number; up_reused: number }; workers: { syscalls: { connect: number } }[] });
+    const opened = lines.reduce((n, l) => n + (l.proxy?.up_opened ?? 0), 0);
+    const reused = lines.reduce((n, l) => n + (l.proxy?.up_reused ?? 0), 0);
+    const connects = lines.reduce((n, l) => n + l.workers[0].syscalls.connect, 0);
+    assert.equal(opened, 1);
+    assert.equal(reused, 4);
+    assert.equal(connects, 1);
+    assert.match(vw.stderr(), /proxy: 1 upstream connections opened, 4 requests on pooled ones/);
+  });
+});
+
 describe("proxy: engines that cannot relay, and bad flags", () => {
   for (const engine of ["uring", "blocking"]) {
     it(`--engine ${engine} refuses --proxy in one line, exit 2`, async () => {
