@@ -277,7 +277,9 @@ async function drive(c: Client, port: number, seconds: number, rate: number | nu
   }
   const n = Math.min(100_000_000, Math.max(20_000, Math.round((rate ?? GUESS_RPS) * seconds)));
   const w = await runWeighttp({ bin: c.bin, url, requests: n, connections: c.connections, clientCpus, limitSec: seconds * 3 + 10, threads: c.cpus.length });
-  return { asked: n, requests: w.requests, reqPerSec: w.reqPerSec, errors: w.errors, raw: w.raw };
+  // The raw report without its "progress: N% done" lines, for auditing a figure in the JSON.
+  const raw = w.raw.split("\n").filter((l) => !l.startsWith("progress:")).join("\n");
+  return { asked: n, requests: w.requests, reqPerSec: w.reqPerSec, errors: w.errors, raw };
 }
 
 // ---- one run ---------------------------------------------------------------------------------
@@ -303,7 +305,8 @@ interface Run {
   perfCsPerReq: number | null;
   /** vw only: its own live view during the measured window */
   vw: VwWindow | null;
-  liveLines: LiveLine[];
+  /** vw only: its NDJSON intervals inside the window, totals only (per worker: vw.workers) */
+  liveLines: Omit<LiveLine, "workers">[];
 }
 
 /** A started server: its PIDs (perf), how to stop it, and vw's live view so far (null: not vw). */
@@ -373,7 +376,7 @@ async function measure(spec: ServerSpec, start: () => Promise<{ started: Started
       await sleep(250); // an interval that ended right at the end of the load reaches the pipe
       const w = summariseLive(s.live() ?? [], startMs, endMs);
       r.vw = w.sum;
-      r.liveLines = w.used;
+      r.liveLines = w.used.map(({ workers: _w, ...totals }) => totals);
     }
     r.ok = r.load.requests > 0;
     if (!r.ok) r.error = "no requests completed";
@@ -616,6 +619,14 @@ function sideBySide(summary: readonly ServerSummary[], ncpu: number): string {
 
 // ---- main ------------------------------------------------------------------------------------
 
+/** `v` with every fractional number cut to 6 significant digits (a readable, smaller JSON). */
+function rounded(v: unknown): unknown {
+  if (typeof v === "number") return Number.isInteger(v) || !Number.isFinite(v) ? v : Number(v.toPrecision(6));
+  if (Array.isArray(v)) return v.map(rounded);
+  if (typeof v === "object" && v !== null) return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, rounded(x)]));
+  return v;
+}
+
 /** The addon's engines, or null (with the reason) when it cannot be asked. */
 function builtEngines(): { engines: string[] | null; why: string | null } {
   try {
@@ -814,7 +825,7 @@ async function main(ctx: { tmpDir: string }): Promise<number> {
   const md = `${out.join("\n")}\n`;
   process.stdout.write(md);
   const outDir = f.has("--out") ? f.str("--out", "") : path.join(repoRoot(), "bench", "results");
-  const file = writeResult(outDir, "vw-experiment.json", {
+  const file = writeResult(outDir, "vw-experiment.json", rounded({
     meta: { date: new Date().toISOString(), kernel: `${os.type()} ${os.release()}`, node: process.version, cpus, client: client.tool, command: cmdLine, connections, rounds, durationSec, warmupSec, quick, perf: perfOk, order: "rotated", wallSec },
     idleAtStart: { busyPct: busyStart === null ? null : busyStart * 100, line: idleLine },
     target: TARGET,
@@ -825,7 +836,7 @@ async function main(ctx: { tmpDir: string }): Promise<number> {
     targets: checks,
     summary,
     runs,
-  });
+  }));
   fs.writeFileSync(path.join(outDir, "bench-vw.md"), md);
   log(`wrote ${file} and ${path.join(outDir, "bench-vw.md")}`);
   return 0;
