@@ -8,7 +8,7 @@ import type { StatsReader } from "./stats";
 import { WorkerThreads } from "./procfs";
 
 // Counters that are gauges, not totals; everything else only grows.
-const GAUGES = new Set(["conns_open", "cpu", "uring_setup_flags", "uring_features", "coalesce_hold_us"]);
+const GAUGES = new Set(["conns_open", "cpu", "uring_setup_flags", "uring_features", "coalesce_hold_us", "wait_errno"]);
 
 const HELP: Record<string, string> = {
   conns_accepted: "Connections accepted.",
@@ -22,6 +22,7 @@ const HELP: Record<string, string> = {
   coalesced_waits: "Waits whose wake-up --coalesce held back so requests were answered in one pass.",
   coalesce_hold_us: "Microseconds the worker's next wait may hold its wake-up back (--coalesce; 0: none).",
   sys_nanosleep: "clock_nanosleep calls: --coalesce pauses of a readiness engine.",
+  wait_errno: "errno of a failed wait that stopped the worker (0: running).",
   events: "Readiness events returned by waits.",
   cpu: "CPU the worker last reported running on.",
 };
