@@ -160,7 +160,10 @@ void Relay::start_request(int fd, Exchange& x) {
   ParseResult pr = parse_request(x.in.data(), x.in.size(), lim.max_header, scan, req);
   if (pr.status == Parse::need_more) {
     x.in.erase(0, pr.consumed);  // empty lines before a request line
-    if (!c.header_started && !x.in.empty()) {
+    if (x.in.empty()) {
+      c.header_started = false;
+      c.deadline_ms = _now + lim.idle_timeout_ms;
+    } else if (!c.header_started) {
       c.header_started = true;  // the slowloris bound starts at the first byte
       c.deadline_ms = _now + lim.header_timeout_ms;
     }
@@ -639,6 +642,7 @@ void Relay::reply(int fd, Exchange& x, uint16_t status) {
   x.out.append(body, static_cast<size_t>(blen));
   x.out_off = 0;
   x.status = status;
+  x.deadline = _now + _cfg.proxy_timeout_ms;  // for a client slow to take even this
   x.phase = Phase::receiving;
   x.sent = x.head_done = x.resp_done = true;
   x.keep = false;  // whatever of the request is still arriving cannot be skipped safely
