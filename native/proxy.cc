@@ -134,15 +134,10 @@ void Relay::read_client(int fd, Exchange& x) {
   x.in.append(_buf.get(), static_cast<size_t>(n));
   if (x.phase == Phase::idle) {
     start_request(fd, x);
-  } else if (x.phase == Phase::sending && !x.req_done) {
-    if (uint16_t err = take_body(x)) {
-      bump(_s.parse_errors);
-      reply(fd, x, err);
-      return;
-    }
-    flush_up(fd, x);
+  } else if (x.phase == Phase::sending && !x.req_done && x.to_up_off == x.to_up.size()) {
+    flush_up(fd, x);  // takes the body bytes that came
   } else {
-    update_watches(fd, x);  // bytes read on a hangup: kept for after this exchange
+    update_watches(fd, x);  // the next requests (or more body): kept, up to kBuf
   }
 }
 
@@ -382,17 +377,19 @@ void Relay::set_up_watch(int ufd, Watch w) {
   if (_host.watch(ufd, w)) u.watching = w;
 }
 
-// The interest each side needs now. Client: writable while it owes output, readable while a
-// request needs bytes, otherwise nothing (pipelined requests wait in its socket). Upstream:
-// writable while request bytes wait, nothing while the client has not taken the response so
-// far (backpressure), readable otherwise.
+// The interest each side needs now. Client: writable while it owes output; readable while
+// idle, and during an exchange while what it sent ahead is under kBuf (so the steady state
+// changes no interest: no epoll_ctl per request), but not while the backend has not taken the
+// body so far. Upstream: writable while request bytes wait, nothing while the client has not
+// taken the response so far (backpressure), readable otherwise.
 bool Relay::update_watches(int fd, Exchange& x) {
   bool out_pending = x.out_off < x.out.size();
   bool to_up_pending = x.to_up_off < x.to_up.size();
-  Watch cw = out_pending                                                  ? Watch::write
-             : x.phase == Phase::idle                                     ? Watch::read
-             : x.phase == Phase::sending && !x.req_done && !to_up_pending ? Watch::read
-                                                                          : Watch::none;
+  Watch cw = out_pending                                                 ? Watch::write
+             : x.phase == Phase::idle                                    ? Watch::read
+             : x.phase == Phase::sending && !x.req_done && to_up_pending ? Watch::none
+             : x.in.size() < kBuf                                        ? Watch::read
+                                                                         : Watch::none;
   if (cw != x.cw) {
     if (!_host.watch(fd, cw)) {
       _host.close_client(fd);
@@ -409,24 +406,39 @@ bool Relay::update_watches(int fd, Exchange& x) {
 
 // ---- the upstream side ----
 
+// Writes what the backend is owed; once it has taken all of it, takes the next body bytes the
+// client sent (only then: the body is never read faster than the backend takes it).
 void Relay::flush_up(int fd, Exchange& x) {
-  while (x.to_up_off < x.to_up.size()) {
-    ssize_t n = _sys.write(x.up, x.to_up.data() + x.to_up_off, x.to_up.size() - x.to_up_off);
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      if (errno == EAGAIN) break;
-      upstream_ended(fd, x);  // refused, reset
-      return;
+  for (;;) {
+    while (x.to_up_off < x.to_up.size()) {
+      ssize_t n = _sys.write(x.up, x.to_up.data() + x.to_up_off, x.to_up.size() - x.to_up_off);
+      if (n < 0) {
+        if (errno == EINTR) continue;
+        if (errno == EAGAIN) {
+          update_watches(fd, x);
+          return;
+        }
+        upstream_ended(fd, x);  // refused, reset
+        return;
+      }
+      bump(_s.up_bytes_out, static_cast<uint64_t>(n));
+      x.to_up_off += static_cast<size_t>(n);
     }
-    bump(_s.up_bytes_out, static_cast<uint64_t>(n));
-    x.to_up_off += static_cast<size_t>(n);
-  }
-  if (x.to_up_off == x.to_up.size()) {
     if (!(x.replayable && x.reused)) {  // (kept for a retry until the answer starts)
       x.to_up.clear();
       x.to_up_off = 0;
     }
-    if (x.req_done && x.phase == Phase::sending) x.phase = Phase::receiving;
+    if (x.req_done) {
+      if (x.phase == Phase::sending) x.phase = Phase::receiving;
+      break;
+    }
+    if (x.in.empty()) break;
+    if (uint16_t err = take_body(x)) {
+      bump(_s.parse_errors);
+      reply(fd, x, err);
+      return;
+    }
+    if (x.to_up.empty()) break;
   }
   update_watches(fd, x);
 }
