@@ -72,6 +72,7 @@ inline void reset_for_accept(Conn& c, uint64_t deadline_ms) {
   c.gen = (c.gen + 1) & 0x7fffffff;
   c.state = ConnState::open;
   c.close_after_write = c.linger_after_write = c.header_started = c.out_was_pending = false;
+  c.watched = false;
   c.body_left = 0;
   c.deadline_ms = deadline_ms;
 }
@@ -82,6 +83,7 @@ inline void reset_closed(Conn& c) {
   c.state = ConnState::free;
   c.body_left = 0;
   c.header_started = false;
+  c.watched = false;
 }
 
 // ---- output ----

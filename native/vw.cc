@@ -137,7 +137,8 @@ bool read_config(Napi::Object o, Config& c) {
                     : coalesce == "fixed" ? CoalesceMode::fixed
                                           : CoalesceMode::adaptive;
   if (!get_string(o, "policy", policy) || !get_u32(o, "priority", priority) ||
-      !get_u32(o, "backlog", backlog))
+      !get_u32(o, "backlog", backlog) || !get_u32(o, "deferAccept", c.defer_accept_s) ||
+      !get_u32(o, "fastopen", c.fastopen))
     return false;
   c.policy = policy == "fifo" ? Policy::fifo : policy == "rr" ? Policy::rr : Policy::other;
   c.priority = static_cast<int>(priority);

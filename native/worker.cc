@@ -82,7 +82,7 @@ bool Worker::start_steps() {
   store_relaxed(_stats.cpu, static_cast<uint64_t>(st.getcpu));
   for (const ListenAddr& addr : _config.listen) {
     Fd fd;
-    if (int err = open_listener(addr, _config.backlog, fd, st.err_what)) {
+    if (int err = open_listener(addr, _config, fd, st.err_what)) {
       st.err = err;
       return false;
     }

@@ -43,6 +43,11 @@ A CPU-pinned, real-time HTTP/1.1 server: one SCHED_FIFO worker thread per CPU.
       --max-body BYTES     request body limit, 413 above (1048576)
       --max-conns N        open connections per worker; more are closed at accept (65536)
       --backlog N          listen backlog per worker socket (4096)
+      --defer-accept S     TCP_DEFER_ACCEPT: accept a connection once its request is there
+                           and answer it at once; a client that sends nothing is accepted only
+                           after about S seconds (default 1; 0 = off)
+      --fastopen N         TCP_FASTOPEN queue length: accept requests sent in the SYN (needs
+                           sysctl net.ipv4.tcp_fastopen with bit 2 set) (default 0 = off)
       --stats-interval S   live view interval in seconds (1)
   -q, --quiet              no live view
       --json               the live view as one JSON object per line on stdout (NDJSON)
@@ -88,6 +93,8 @@ const serveSpec = {
   "max-body": { type: "string" },
   "max-conns": { type: "string" },
   backlog: { type: "string" },
+  "defer-accept": { type: "string" },
+  fastopen: { type: "string" },
   "stats-interval": { type: "string" },
   quiet: { type: "boolean", short: "q" },
   json: { type: "boolean" },
@@ -173,6 +180,8 @@ async function serveCommand(args: string[]): Promise<number> {
     maxBody: num("max-body", v["max-body"]),
     maxConns: num("max-conns", v["max-conns"]),
     backlog: num("backlog", v.backlog),
+    deferAccept: num("defer-accept", v["defer-accept"]),
+    fastopen: num("fastopen", v.fastopen),
     locality: v.locality,
     allow: v.allow,
     user: v.user,

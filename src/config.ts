@@ -30,6 +30,8 @@ export interface Options {
   requireRt?: boolean;
   keepalive?: boolean;
   backlog?: number;
+  deferAccept?: number; // seconds, 0 = off
+  fastopen?: number; // TCP_FASTOPEN queue length, 0 = off
   headerTimeout?: number; // seconds
   idleTimeout?: number; // seconds
   maxHeader?: number; // bytes
@@ -59,6 +61,8 @@ export interface Config {
   requireRt: boolean;
   keepalive: boolean;
   backlog: number;
+  deferAcceptS: number; // TCP_DEFER_ACCEPT on listeners, 0 off
+  fastopen: number; // TCP_FASTOPEN queue length on listeners, 0 off
   headerTimeoutMs: number;
   idleTimeoutMs: number;
   maxHeader: number;
@@ -102,6 +106,8 @@ export const defaults = {
   policy: "fifo" as Policy,
   priority: 50,
   backlog: 4096,
+  deferAccept: 1,
+  fastopen: 0,
   headerTimeout: 10,
   idleTimeout: 60,
   maxHeader: 8 * 1024,
@@ -183,6 +189,8 @@ export function resolveConfig(o: Options): Config {
     requireRt: o.requireRt ?? false,
     keepalive: o.keepalive ?? true,
     backlog: integer("--backlog", o.backlog ?? defaults.backlog, 1, 1 << 20),
+    deferAcceptS: integer("--defer-accept", o.deferAccept ?? defaults.deferAccept, 0, 3600),
+    fastopen: integer("--fastopen", o.fastopen ?? defaults.fastopen, 0, 1 << 20),
     headerTimeoutMs: seconds("--header-timeout", o.headerTimeout ?? defaults.headerTimeout),
     idleTimeoutMs: seconds("--idle-timeout", o.idleTimeout ?? defaults.idleTimeout),
     maxHeader: integer("--max-header", o.maxHeader ?? defaults.maxHeader, 256, 1 << 20),
@@ -217,6 +225,8 @@ export function toNative(c: Config, cpus: number[]): NativeConfig {
     locality: c.locality,
     allow: c.allow,
     backlog: c.backlog,
+    deferAccept: c.deferAcceptS,
+    fastopen: c.fastopen,
     limits: {
       maxHeader: c.maxHeader,
       maxBody: c.maxBody,

@@ -31,6 +31,8 @@ export interface NativeConfig {
   locality: boolean;
   allow: { bytes: Buffer; prefix: number }[];
   backlog: number;
+  deferAccept: number; // TCP_DEFER_ACCEPT seconds on each listener, 0 off
+  fastopen: number; // TCP_FASTOPEN queue length on each listener, 0 off
   limits: NativeLimits;
 }
 
