@@ -3,9 +3,14 @@
 // it stays open) and TCP Fast Open (a request carried in the SYN).
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
+import { execFile } from "node:child_process";
+import * as fs from "node:fs";
+import { promisify } from "node:util";
 
 import { engineList, engineSkip } from "./helpers/engines";
-import { RawClient, fdCount, freePort, metricValue, parseResponse, sleep, startVw, waitFor, type VwProcess } from "./helpers/server";
+import { RawClient, fdCount, freePort, metricValue, parseResponse, sleep, startVw, waitFor, which, type VwProcess } from "./helpers/server";
+
+const run = promisify(execFile);
 
 const GET = "GET /1b HTTP/1.1\r\nHost: x\r\n\r\n";
 const GET_CLOSE = "GET /1b HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
@@ -164,4 +169,67 @@ describe("--defer-accept", () => {
       });
     });
   }
+});
+
+const TFO_SYSCTL = "/proc/sys/net/ipv4/tcp_fastopen";
+
+/** One TcpExt counter of /proc/net/netstat (the header line names the fields, the next holds them). */
+function tcpExt(name: string): number {
+  const lines = fs.readFileSync("/proc/net/netstat", "utf8").split("\n").filter((l) => l.startsWith("TcpExt:"));
+  const keys = lines[0].split(/\s+/);
+  const values = lines[1].split(/\s+/);
+  const i = keys.indexOf(name);
+  if (i < 0) throw new Error(`${name} not in /proc/net/netstat`);
+  return Number(values[i]);
+}
+
+/** Why the TCP Fast Open test cannot run here, or undefined. */
+function tfoSkip(): string | undefined {
+  if (process.getuid?.() !== 0) return "needs root: the test sets net.ipv4.tcp_fastopen (and restores it)";
+  const curl = which("curl");
+  if (!curl) return "curl not installed (apt-get install curl)";
+  try {
+    fs.accessSync(TFO_SYSCTL, fs.constants.W_OK);
+    tcpExt("TCPFastOpenPassive");
+  } catch (e) {
+    return `cannot use ${TFO_SYSCTL} or /proc/net/netstat here: ${(e as Error).message}`;
+  }
+  return undefined;
+}
+
+describe("--fastopen", () => {
+  it("a request carried in the SYN is answered, and TcpExtTCPFastOpenPassive rises", { skip: tfoSkip(), timeout: 20000 }, async (t) => {
+    const before = fs.readFileSync(TFO_SYSCTL, "utf8").trim();
+    // Bit 1: clients may send data in the SYN (curl), bit 2: listeners that ask may take it.
+    fs.writeFileSync(TFO_SYSCTL, String(Number(before) | 3));
+    const mport = await freePort();
+    const vw = await startVw(["--workers", "1", "--quiet", "--fastopen", "16", "--metrics", `127.0.0.1:${mport}`]);
+    try {
+      const curl = (): Promise<{ stdout: string }> =>
+        run("curl", ["--tcp-fastopen", "-s", "-o", "/dev/null", "-w", "%{http_code}", "-m", "5", `http://127.0.0.1:${vw.port}/1b`]);
+      // The first connection only fetches a cookie (the kernel caches it per server address);
+      // the next ones put their request in the SYN.
+      const passive0 = tcpExt("TCPFastOpenPassive");
+      for (let i = 0; i < 3; i++) assert.equal((await curl()).stdout, "200");
+      const rose = tcpExt("TCPFastOpenPassive") - passive0;
+      t.diagnostic(`TCPFastOpenPassive rose by ${rose} over 3 requests (the first one fetches the cookie)`);
+      assert.ok(rose >= 1, `TCPFastOpenPassive rose by ${rose} over 3 curl --tcp-fastopen requests`);
+      assert.equal(await metricValue(mport, "vw_requests_total"), 3);
+      // Without --fastopen the listener refuses data in the SYN: the client falls back.
+      const plain = await startVw(["--workers", "1", "--quiet"]);
+      try {
+        const p0 = tcpExt("TCPFastOpenPassive");
+        for (let i = 0; i < 2; i++) {
+          const r = await run("curl", ["--tcp-fastopen", "-s", "-o", "/dev/null", "-w", "%{http_code}", "-m", "5", `http://127.0.0.1:${plain.port}/1b`]);
+          assert.equal(r.stdout, "200");
+        }
+        assert.equal(tcpExt("TCPFastOpenPassive") - p0, 0, "no fast open on a listener without --fastopen");
+      } finally {
+        await plain.stop();
+      }
+    } finally {
+      await vw.stop();
+      fs.writeFileSync(TFO_SYSCTL, before);
+    }
+  });
 });
