@@ -50,6 +50,10 @@ struct Config {
   // first bytes are there (or the timeout passed), so the readiness engines read it at once.
   uint32_t defer_accept_s = 1;
   uint32_t fastopen = 0;  // TCP_FASTOPEN queue length on each listener (0: off)
+  // --access-log: the fd the vw-log thread writes to (-1: no log); owned fds are closed by it.
+  int access_log_fd = -1;
+  bool access_log_owned = false;
+  bool log_combined = true;  // --log-format combined (else common)
   std::vector<Cidr> allow;  // empty: every peer
   Limits limits;
 };

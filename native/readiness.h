@@ -131,7 +131,7 @@ class ReadinessEngine : public Engine {
     if (li >= _env.listeners.size() || !_env.listeners[li].valid()) return;
     int lfd = _env.listeners[li].get();
     StatsSlot& s = _env.stats;
-    const bool want_peer = !_env.config.allow.empty();
+    const bool want_peer = !_env.config.allow.empty() || _env.log;  // accept4 fills it: no call
     for (;;) {  // until EAGAIN: the backlog must not fill
       sockaddr_storage peer;
       peer.ss_family = AF_UNSPEC;
@@ -166,6 +166,7 @@ class ReadinessEngine : public Engine {
       if (static_cast<size_t>(fd) >= _conns.size()) _conns.resize(static_cast<size_t>(fd) * 2 + 64);
       Conn& c = _conns[static_cast<size_t>(fd)];
       reset_for_accept(c, _now_ms + _lim.header_timeout_ms);
+      set_peer(c, peer);
       if (_env.config.locality)
         count_locality(_sys, s, static_cast<int>(s.cpu.load(std::memory_order_relaxed)), fd);
       _open++;

@@ -48,6 +48,9 @@ A CPU-pinned, real-time HTTP/1.1 server: one SCHED_FIFO worker thread per CPU.
                            after about S seconds (default 1; 0 = off)
       --fastopen N         TCP_FASTOPEN queue length: accept requests sent in the SYN (needs
                            sysctl net.ipv4.tcp_fastopen with bit 2 set) (default 0 = off)
+      --access-log PATH    a line per request to PATH (- for stdout), written by a separate
+                           thread from in-memory rings; SIGUSR1 reopens PATH (default: off)
+      --log-format F       common | combined (default combined)
       --stats-interval S   live view interval in seconds (1)
   -q, --quiet              no live view
       --json               the live view as one JSON object per line on stdout (NDJSON)
@@ -96,6 +99,8 @@ const serveSpec = {
   backlog: { type: "string" },
   "defer-accept": { type: "string" },
   fastopen: { type: "string" },
+  "access-log": { type: "string" },
+  "log-format": { type: "string" },
   "stats-interval": { type: "string" },
   quiet: { type: "boolean", short: "q" },
   json: { type: "boolean" },
@@ -184,6 +189,8 @@ async function serveCommand(args: string[]): Promise<number> {
     backlog: num("backlog", v.backlog),
     deferAccept: num("defer-accept", v["defer-accept"]),
     fastopen: num("fastopen", v.fastopen),
+    accessLog: v["access-log"],
+    logFormat: v["log-format"],
     locality: v.locality,
     allow: v.allow,
     user: v.user,
@@ -196,6 +203,9 @@ async function serveCommand(args: string[]): Promise<number> {
     watch: v["no-watch"] ? false : undefined,
   };
   const config = resolveConfig(options);
+  if (config.accessLog?.path === "-" && v.json) {
+    throw new ConfigError("--access-log - and --json both want stdout: give --access-log a file, or drop --json");
+  }
   const interval = num("stats-interval", v["stats-interval"]) ?? 1;
   if (!(interval >= 0.1 && interval <= 3600)) {
     throw new ConfigError(`--stats-interval ${interval}: must be from 0.1 to 3600 seconds`);

@@ -5,7 +5,7 @@ import * as net from "node:net";
 import { parseCidr, type NativeCidr } from "./cidr";
 import { defaultContent, type ContentOptions } from "./content";
 import { ConfigError } from "./errors";
-import type { NativeConfig, NativeListen } from "./native";
+import type { LogFormat, NativeConfig, NativeListen } from "./native";
 
 export type Policy = "fifo" | "rr" | "other";
 
@@ -32,6 +32,8 @@ export interface Options {
   backlog?: number;
   deferAccept?: number; // seconds, 0 = off
   fastopen?: number; // TCP_FASTOPEN queue length, 0 = off
+  accessLog?: string; // a file, or "-" for stdout
+  logFormat?: string; // "common" | "combined"
   headerTimeout?: number; // seconds
   idleTimeout?: number; // seconds
   maxHeader?: number; // bytes
@@ -64,6 +66,7 @@ export interface Config {
   backlog: number;
   deferAcceptS: number; // TCP_DEFER_ACCEPT on listeners, 0 off
   fastopen: number; // TCP_FASTOPEN queue length on listeners, 0 off
+  accessLog: AccessLog | undefined;
   headerTimeoutMs: number;
   idleTimeoutMs: number;
   maxHeader: number;
@@ -84,6 +87,25 @@ export interface Config {
 export interface Coalesce {
   mode: "auto" | "fixed" | "off";
   boundUs: number; // the most a wake-up is held back, µs
+}
+
+/** --access-log: where (a path, or "-" for stdout) and in which format. */
+export interface AccessLog {
+  path: string;
+  format: LogFormat;
+}
+
+function accessLog(o: Options): AccessLog | undefined {
+  const format = o.logFormat ?? "combined";
+  if (format !== "common" && format !== "combined") {
+    throw new ConfigError(`--log-format ${format}: choose common or combined`);
+  }
+  if (o.accessLog === undefined) {
+    if (o.logFormat !== undefined) throw new ConfigError("--log-format needs --access-log PATH (or - for stdout)");
+    return undefined;
+  }
+  if (o.accessLog.trim() === "") throw new ConfigError("--access-log: give a file path, or - for stdout");
+  return { path: o.accessLog, format };
 }
 
 /** The ceiling `--coalesce auto` adapts within, µs: the most latency it can add to a request. */
@@ -192,6 +214,7 @@ export function resolveConfig(o: Options): Config {
     backlog: integer("--backlog", o.backlog ?? defaults.backlog, 1, 1 << 20),
     deferAcceptS: integer("--defer-accept", o.deferAccept ?? defaults.deferAccept, 0, 3600),
     fastopen: integer("--fastopen", o.fastopen ?? defaults.fastopen, 0, 1 << 20),
+    accessLog: accessLog(o),
     headerTimeoutMs: seconds("--header-timeout", o.headerTimeout ?? defaults.headerTimeout),
     idleTimeoutMs: seconds("--idle-timeout", o.idleTimeout ?? defaults.idleTimeout),
     maxHeader: integer("--max-header", o.maxHeader ?? defaults.maxHeader, 256, 1 << 20),
@@ -214,7 +237,7 @@ export function resolveConfig(o: Options): Config {
 }
 
 /** The addon's view of a config, once the CPUs are chosen. */
-export function toNative(c: Config, cpus: number[]): NativeConfig {
+export function toNative(c: Config, cpus: number[], accessLog: NativeConfig["accessLog"] = null): NativeConfig {
   return {
     engine: c.engine,
     sqpoll: c.sqpoll,
@@ -230,6 +253,7 @@ export function toNative(c: Config, cpus: number[]): NativeConfig {
     backlog: c.backlog,
     deferAccept: c.deferAcceptS,
     fastopen: c.fastopen,
+    accessLog,
     limits: {
       maxHeader: c.maxHeader,
       maxBody: c.maxBody,

@@ -25,6 +25,7 @@ const HELP: Record<string, string> = {
   wait_errno: "errno of a failed wait that stopped the worker (0: running).",
   events: "Readiness events returned by waits.",
   cpu: "CPU the worker last reported running on.",
+  log_dropped: "Access-log records dropped because the worker's ring was full (--access-log).",
 };
 
 /** Process-wide gauges beside the per-worker counters, e.g. tables awaiting reclamation. */
