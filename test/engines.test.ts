@@ -24,10 +24,17 @@ const VARIANTS: { name: string; engine: string; args: string[] }[] = engineList(
   ...(e === "uring" ? [{ name: "uring --sqpoll", engine: e, args: ["--engine", e, "--sqpoll"] }] : []),
 ]);
 
-/** The agreement with perf also with every wait held (--coalesce, fixed): pauses and held enters. */
+/**
+ * The agreement with perf also with every wait held (--coalesce, fixed): pauses and held enters;
+ * and with --access-log, whose records cost the worker no system call (vw-log's own calls are
+ * another thread's, which perf -t does not count).
+ */
+const accessLogFile = path.join(os.tmpdir(), `vw-agree-${process.pid}.log`);
+after(() => fs.rmSync(accessLogFile, { force: true }));
 const COUNTED_VARIANTS = [
   ...VARIANTS,
   ...["epoll", "poll", "uring"].map((e) => ({ name: `${e} --coalesce 100`, engine: e, args: ["--engine", e, "--coalesce", "100"] })),
+  ...["epoll", "uring"].map((e) => ({ name: `${e} --access-log`, engine: e, args: ["--engine", e, "--access-log", accessLogFile] })),
 ];
 
 /** Polls an async condition every 25 ms; throws with `what()` after timeoutMs. */
