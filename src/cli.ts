@@ -16,7 +16,9 @@ import { serve, type ViewOptions } from "./serve";
 
 const HELP = `Usage: vw [options]          serve
        vw stats [options]    attach to a running vw and show its live figures
-       vw cpus [--policy P]  what vw sees: CPUs, real-time privilege, throttling, a trial
+       vw cpus [--policy P] [--cpus LIST] [--workers N]   what vw sees: CPUs, real-time
+                             privilege, throttling, a trial thread per CPU, and where each
+                             network interface's interrupts land against the workers' CPUs
        vw reload [--port N | --socket PATH]   reload a running vw's content
 
 A CPU-pinned, real-time HTTP/1.1 server: one SCHED_FIFO worker thread per CPU.
@@ -132,6 +134,8 @@ const statsSpec = {
 const cpusSpec = {
   policy: { type: "string" },
   priority: { type: "string" },
+  cpus: { type: "string", short: "c" },
+  workers: { type: "string", short: "w" },
 } as const;
 
 function num(flag: string, v: string | undefined): number | undefined {
@@ -247,7 +251,9 @@ function cpusCommand(args: string[]): number {
   if (policy !== "fifo" && policy !== "rr" && policy !== "other") {
     throw new ConfigError(`--policy ${policy}: choose fifo, rr or other`);
   }
-  console.log(cpusReport(policy, num("priority", v.priority) ?? 50));
+  const workers = num("workers", v.workers);
+  if (workers !== undefined && (!Number.isInteger(workers) || workers < 1)) throw new ConfigError(`--workers ${workers}: must be a whole number from 1`);
+  console.log(cpusReport(policy, num("priority", v.priority) ?? 50, v.cpus, workers));
   return 0;
 }
 
