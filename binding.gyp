@@ -5,6 +5,7 @@
       "sources": [
         "native/vw.cc",
         "native/server.cc",
+        "native/access_log.cc",
         "native/worker.cc",
         "native/engines.cc",
         "native/engine_epoll.cc",

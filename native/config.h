@@ -46,6 +46,14 @@ struct Config {
   bool keepalive = true;
   bool locality = false;  // read SO_INCOMING_CPU once per accepted connection
   int backlog = 4096;
+  // TCP_DEFER_ACCEPT seconds on each listener (0: off). On, a connection reaches accept once its
+  // first bytes are there (or the timeout passed), so the readiness engines read it at once.
+  uint32_t defer_accept_s = 1;
+  uint32_t fastopen = 0;  // TCP_FASTOPEN queue length on each listener (0: off)
+  // --access-log: the fd the vw-log thread writes to (-1: no log); owned fds are closed by it.
+  int access_log_fd = -1;
+  bool access_log_owned = false;
+  bool log_combined = true;  // --log-format combined (else common)
   std::vector<Cidr> allow;  // empty: every peer
   // --proxy: relay every request to these backends (proxy.h) instead of the table.
   std::vector<ListenAddr> proxy;

@@ -59,6 +59,9 @@ struct Conn {
   bool linger_after_write = false;
   bool header_started = false;     // some bytes of a request header have arrived
   bool out_was_pending = false;    // epoll interest is EPOLLOUT (the last write was partial)
+  bool watched = false;            // in the readiness engine's interest set (readiness.h)
+  uint8_t peer_family = 0;         // --access-log: 4 or 6 (0: unknown), and the address
+  uint8_t peer[16];
   uint32_t in_len = 0;
   uint32_t in_cap = 0;
   uint32_t scan_from = 0;          // parser resume offset inside in[]

@@ -4,12 +4,14 @@
 // --locality) and the spare fd for EMFILE. Nothing here waits; each engine decides when to call.
 #pragma once
 #include <limits.h>
+#include <netinet/in.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
 #include <time.h>
 
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
 
 #include "config.h"
 #include "conn.h"
@@ -34,7 +36,7 @@ inline uint64_t mono_ms() {
 
 inline ServeCtx serve_ctx(const WorkerEnv& env, const DateCache& date, StatsSlot& stats) {
   return ServeCtx{env.table.load(std::memory_order_acquire), &date, &env.config.limits,
-                  env.config.keepalive, &stats};
+                  env.config.keepalive, &stats, env.log, env.config.log_combined};
 }
 
 // Where the next read of `c` lands: the shared buffer, or (while a header is unfinished) right
@@ -65,8 +67,22 @@ inline void reset_for_accept(Conn& c, uint64_t deadline_ms) {
   c.gen = (c.gen + 1) & 0x7fffffff;
   c.state = ConnState::open;
   c.close_after_write = c.linger_after_write = c.header_started = c.out_was_pending = false;
+  c.watched = false;
   c.body_left = 0;
   c.deadline_ms = deadline_ms;
+}
+
+// --access-log: the address accept returned, kept for the connection's log lines.
+inline void set_peer(Conn& c, const sockaddr_storage& peer) {
+  if (peer.ss_family == AF_INET) {
+    c.peer_family = 4;
+    std::memcpy(c.peer, &reinterpret_cast<const sockaddr_in&>(peer).sin_addr, 4);
+  } else if (peer.ss_family == AF_INET6) {
+    c.peer_family = 6;
+    std::memcpy(c.peer, &reinterpret_cast<const sockaddr_in6&>(peer).sin6_addr, 16);
+  } else {
+    c.peer_family = 0;
+  }
 }
 
 // Resets a slot after its fd is closed (the caller closes, counts and frees).
@@ -75,6 +91,7 @@ inline void reset_closed(Conn& c) {
   c.state = ConnState::free;
   c.body_left = 0;
   c.header_started = false;
+  c.watched = false;
 }
 
 // ---- output ----

@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "access_log.h"
 #include "config.h"
 #include "fd.h"
 #include "responses.h"
@@ -31,6 +32,7 @@ struct WorkerEnv {
   // every worker has passed such a point after its retirement.
   const std::atomic<uint64_t>& epoch;
   std::atomic<uint64_t>& quiescent;
+  LogRing* log;  // --access-log: this worker's ring; null when there is no log
 
   void pass_quiescent_point() {
     quiescent.store(epoch.load(std::memory_order_acquire), std::memory_order_release);

@@ -97,6 +97,7 @@ struct ConnThread {
   pthread_t thread{};
   void* stack = nullptr;  // kGuard + kThreadStack bytes from the engine's pool
   int fd = -1;
+  sockaddr_storage peer;  // what accept returned (--allow, --access-log), else AF_UNSPEC
   std::mutex mu;        // held by the thread to close fd, by the worker to shut it down
   bool fd_open = true;  // under mu
   std::atomic<uint64_t> deadline_ms{0};
@@ -121,7 +122,7 @@ class BlockingEngine final : public Engine {
   void on_wake();
   void on_timer();
   void on_listener(size_t i);
-  void spawn(int fd);
+  void spawn(int fd, const sockaddr_storage& peer);
   void reap();
   void kill(ConnThread& t, Killed why);
   bool still_progressing(ConnThread& t);
@@ -369,7 +370,7 @@ void BlockingEngine::on_listener(size_t li) {
   if (li >= _env.listeners.size() || !_env.listeners[li].valid()) return;
   int lfd = _env.listeners[li].get();
   StatsSlot& s = _mine;
-  const bool want_peer = !_env.config.allow.empty();
+  const bool want_peer = !_env.config.allow.empty() || _env.log;
   for (;;) {  // until EAGAIN (the listener is non-blocking): the backlog must not fill
     sockaddr_storage peer;
     peer.ss_family = AF_UNSPEC;
@@ -397,14 +398,15 @@ void BlockingEngine::on_listener(size_t li) {
     }
     if (_env.config.locality)
       count_locality(_sys, s, static_cast<int>(_env.stats.cpu.load(std::memory_order_relaxed)), fd);
-    spawn(fd);
+    spawn(fd, peer);
   }
 }
 
-void BlockingEngine::spawn(int fd) {
+void BlockingEngine::spawn(int fd, const sockaddr_storage& peer) {
   auto* t = new ConnThread();
   t->engine = this;
   t->fd = fd;
+  t->peer = peer;
   t->deadline_ms.store(_now_ms + _lim.header_timeout_ms, std::memory_order_relaxed);
   t->index = _threads.size();
   _threads.push_back(t);
@@ -442,6 +444,7 @@ void BlockingEngine::serve_connection(ConnThread& t) {
   uint64_t now = mono_ms();
   Conn c;
   reset_for_accept(c, t.deadline_ms.load(std::memory_order_relaxed));
+  set_peer(c, t.peer);
   auto write = [&] {
     // The graceful-stop handshake (see begin_graceful): a response starts only if the worker
     // has not begun stopping; once started, the worker lets it finish.

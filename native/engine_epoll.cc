@@ -26,11 +26,8 @@ class EpollEngine final : public ReadinessEngine<EpollEngine> {
 
   // ---- backend hooks (readiness.h) ----
   bool b_admit_fd(int) { return true; }
-  bool b_add(int fd, Conn& c) { return ctl(EPOLL_CTL_ADD, fd, c, EPOLLIN); }
-  bool b_watch(int fd, Conn& c, Interest in) {
-    return ctl(EPOLL_CTL_MOD, fd, c,
-               in == Interest::read ? EPOLLIN : in == Interest::write ? EPOLLOUT : 0u);
-  }
+  bool b_add(int fd, Conn& c, Interest in) { return ctl(EPOLL_CTL_ADD, fd, c, events(in)); }
+  bool b_watch(int fd, Conn& c, Interest in) { return ctl(EPOLL_CTL_MOD, fd, c, events(in)); }
   void b_forget(int) {}           // closing removes the fd from the epoll set
   void b_listener_closed(size_t) {}  // likewise
   void b_listener(size_t i, bool on) {
@@ -41,6 +38,9 @@ class EpollEngine final : public ReadinessEngine<EpollEngine> {
   }
 
  private:
+  static uint32_t events(Interest in) {
+    return in == Interest::read ? EPOLLIN : in == Interest::write ? EPOLLOUT : 0u;
+  }
   bool ctl(int op, int fd, Conn& c, uint32_t events) {
     epoll_event ev{};
     ev.events = events;

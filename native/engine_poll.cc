@@ -22,15 +22,14 @@ class PollEngine final : public ReadinessEngine<PollEngine> {
 
   // ---- backend hooks (readiness.h) ----
   bool b_admit_fd(int) { return true; }
-  bool b_add(int fd, Conn&) {
+  bool b_add(int fd, Conn&, Interest in) {
     if (static_cast<size_t>(fd) >= _index.size()) _index.resize(static_cast<size_t>(fd) * 2 + 64, -1);
     _index[static_cast<size_t>(fd)] = static_cast<int32_t>(_pfds.size());
-    _pfds.push_back({fd, POLLIN, 0});  // revents 0: a fresh entry is never taken for a ready one
+    _pfds.push_back({fd, events(in), 0});  // revents 0: a fresh entry is never taken for a ready one
     return true;
   }
   bool b_watch(int fd, Conn&, Interest in) {
-    _pfds[static_cast<size_t>(_index[static_cast<size_t>(fd)])].events =
-        in == Interest::read ? POLLIN : in == Interest::write ? POLLOUT : 0;
+    _pfds[static_cast<size_t>(_index[static_cast<size_t>(fd)])].events = events(in);
     return true;
   }
   // Swap-remove: the last entry takes the closed one's place. run() scans downwards, so the
@@ -50,6 +49,9 @@ class PollEngine final : public ReadinessEngine<PollEngine> {
   void b_listener_closed(size_t i) { _pfds[kFirstListener + i].fd = -1; }
 
  private:
+  static short events(Interest in) {
+    return in == Interest::read ? POLLIN : in == Interest::write ? POLLOUT : 0;
+  }
   void dispatch(size_t i);
 
   std::vector<pollfd> _pfds;   // [wake, timer, listeners..., connections...]

@@ -25,10 +25,9 @@ class SelectEngine final : public ReadinessEngine<SelectEngine> {
 
   // ---- backend hooks (readiness.h) ----
   bool b_admit_fd(int fd) { return fd < FD_SETSIZE; }  // FD_SET beyond it writes out of bounds
-  bool b_add(int fd, Conn&) {
-    FD_SET(fd, &_rd);
+  bool b_add(int fd, Conn& c, Interest in) {
     if (fd > _maxfd) _maxfd = fd;
-    return true;
+    return b_watch(fd, c, in);
   }
   bool b_watch(int fd, Conn&, Interest in) {
     FD_CLR(fd, &_rd);

@@ -562,8 +562,9 @@ void URingEngine::on_accept(size_t li, int res, bool more) {
     int fd = res;
     sockaddr_storage peer;
     peer.ss_family = AF_UNSPEC;
-    if (!_env.config.allow.empty()) {
-      // Multishot accept returns no address per connection: ask (only under --allow).
+    if (!_env.config.allow.empty() || _env.log) {
+      // Multishot accept returns no address per connection: ask (only under --allow or
+      // --access-log: one getpeername per connection, never per request).
       socklen_t len = sizeof(peer);
       if (_sys.getpeername(fd, reinterpret_cast<sockaddr*>(&peer), &len) != 0) peer.ss_family = AF_UNSPEC;
     }
@@ -578,6 +579,7 @@ void URingEngine::on_accept(size_t li, int res, bool more) {
       }
       Conn& c = _conns[static_cast<size_t>(fd)];
       reset_for_accept(c, _now_ms + _lim.header_timeout_ms);
+      set_peer(c, peer);
       _uc[static_cast<size_t>(fd)] = URingConn{};
       arm_recv(fd, c);
       if (_env.config.locality)

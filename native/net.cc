@@ -43,7 +43,7 @@ std::string format_addr(const ListenAddr& a) {
   return host + ":" + std::to_string(a.port);
 }
 
-int open_listener(const ListenAddr& a, int backlog, Fd& out, std::string& what) {
+int open_listener(const ListenAddr& a, const Config& config, Fd& out, std::string& what) {
   sockaddr_storage ss;
   socklen_t len = 0;
   if (to_sockaddr(a, ss, len)) {
@@ -65,8 +65,18 @@ int open_listener(const ListenAddr& a, int backlog, Fd& out, std::string& what) 
     if (setsockopt(fd.get(), IPPROTO_IPV6, IPV6_V6ONLY, &v6only, sizeof(v6only)))
       return fail(what, "setsockopt IPV6_V6ONLY", a);
   }
+  // --defer-accept: the handshake's last ACK does not wake accept; the first data does (or,
+  // with none, a SYN-ACK retransmission once the seconds are up, which the client answers).
+  int defer = static_cast<int>(config.defer_accept_s);
+  if (defer > 0 && setsockopt(fd.get(), IPPROTO_TCP, TCP_DEFER_ACCEPT, &defer, sizeof(defer)))
+    return fail(what, "setsockopt TCP_DEFER_ACCEPT", a);
+  // --fastopen: a client holding a cookie may send its request in the SYN (the kernel also
+  // needs net.ipv4.tcp_fastopen & 2 for the server side).
+  int tfo = static_cast<int>(config.fastopen);
+  if (tfo > 0 && setsockopt(fd.get(), IPPROTO_TCP, TCP_FASTOPEN, &tfo, sizeof(tfo)))
+    return fail(what, "setsockopt TCP_FASTOPEN", a);
   if (::bind(fd.get(), reinterpret_cast<sockaddr*>(&ss), len)) return fail(what, "bind", a);
-  if (::listen(fd.get(), backlog)) return fail(what, "listen", a);
+  if (::listen(fd.get(), config.backlog)) return fail(what, "listen", a);
   out = std::move(fd);
   return 0;
 }

@@ -8,8 +8,9 @@
 namespace vw {
 
 // A non-blocking SO_REUSEPORT listener on addr: one per worker and address, so the kernel
-// spreads connections across workers with no shared accept queue.
-int open_listener(const ListenAddr& addr, int backlog, Fd& out, std::string& what);
+// spreads connections across workers with no shared accept queue. Its backlog, TCP_DEFER_ACCEPT
+// and TCP_FASTOPEN come from config.
+int open_listener(const ListenAddr& addr, const Config& config, Fd& out, std::string& what);
 
 // Checks, without SO_REUSEPORT, that nobody listens on addr yet (a reuseport group would
 // otherwise silently share the port with another server), and resolves port 0.

@@ -288,6 +288,7 @@ int Relay::connect_backend(uint16_t b) {
   Conn& u = _host.slot(s);
   u.gen = (u.gen + 1) & 0x7fffffff;
   u.state = ConnState::upstream;
+  u.watched = false;
   u.deadline_ms = kNever;  // the engine's sweep leaves it to the relay
   if (!_host.add(s)) {
     u.state = ConnState::free;

@@ -1,14 +1,18 @@
 // readiness.h: the connection semantics of a level-triggered readiness engine (epoll, poll,
-// select), written once: accept, one read per readiness, one write per batch, partial writes
-// resumed when writable with reading paused, linger, the 1 s tick (sweep, drain deadline,
-// listener resume), graceful and immediate stop. A backend supplies only its interest set and
-// its wait; it is a template parameter (CRTP), so each engine compiles to direct calls.
+// select), written once: accept (with TCP_DEFER_ACCEPT followed by a read at once, so a
+// connection whose request is there is answered before it is ever watched), one read per
+// readiness, one write per batch, partial writes resumed when writable with reading paused,
+// linger, the 1 s tick (sweep, drain deadline, listener resume), graceful and immediate stop.
+// A backend supplies only its interest set and its wait; it is a template parameter (CRTP), so
+// each engine compiles to direct calls.
 //
 // A Backend derives from ReadinessEngine<Backend> and provides:
 //   bool b_admit_fd(int fd)                         may this fd number be watched at all?
-//   bool b_add(int fd, Conn& c)                     start watching a new connection for reading
-//   bool b_watch(int fd, Conn& c, Interest in)      switch an existing connection's interest
-//   void b_forget(int fd)                           the connection is about to be closed
+//   bool b_add(int fd, Conn& c, Interest in)        start watching a connection not yet watched
+//   bool b_watch(int fd, Conn& c, Interest in)      switch a watched connection's interest
+//   void b_forget(int fd)                           a watched connection is about to be closed
+// Only watch() and close_conn() call these three; Conn::watched says which applies, so a
+// connection answered and closed straight after accept never enters the interest set.
 //   void b_listener(size_t i, bool on)              pause or resume listener i
 //   void b_listener_closed(size_t i)                listener i is about to be closed
 // and its run() loop, which calls before_wait() before and begin_iteration() after each wait, then on_wake(),
@@ -133,7 +137,7 @@ class ReadinessEngine : public Engine {
     if (li >= _env.listeners.size() || !_env.listeners[li].valid()) return;
     int lfd = _env.listeners[li].get();
     StatsSlot& s = _env.stats;
-    const bool want_peer = !_env.config.allow.empty();
+    const bool want_peer = !_env.config.allow.empty() || _env.log;  // accept4 fills it: no call
     for (;;) {  // until EAGAIN: the backlog must not fill
       sockaddr_storage peer;
       peer.ss_family = AF_UNSPEC;
@@ -168,16 +172,28 @@ class ReadinessEngine : public Engine {
       if (static_cast<size_t>(fd) >= _conns.size()) _conns.resize(static_cast<size_t>(fd) * 2 + 64);
       Conn& c = _conns[static_cast<size_t>(fd)];
       reset_for_accept(c, _now_ms + _lim.header_timeout_ms);
-      if (!self().b_add(fd, c)) {
-        c.state = ConnState::free;
-        _sys.close(fd);
-        continue;
-      }
+      set_peer(c, peer);
       if (_env.config.locality)
         count_locality(_sys, s, static_cast<int>(s.cpu.load(std::memory_order_relaxed)), fd);
       _open++;
       bump(s.conns_accepted);
       bump(s.conns_open);
+      // Deferred accept: the request is (almost always) there already. Read and answer it now;
+      // a connection that is closed by that answer costs no epoll_ctl and no wait. One that
+      // stays (keep-alive, an unfinished header, output owed, lingering) or whose read found
+      // nothing (the defer timeout passed without data) is watched from here on.
+      if (_eager_read && _relay) {  // proxy mode: the relay reads, and may grow the table
+        relay_event(fd, c, kReadable);
+        Conn& now = _conns[static_cast<size_t>(fd)];
+        if (now.state != ConnState::free && !now.watched && !watch(fd, now, Interest::read))
+          close_conn(fd, now);
+        continue;
+      }
+      if (_eager_read) {
+        on_readable(fd, c);
+        if (c.state == ConnState::free || c.watched) continue;
+      }
+      if (!watch(fd, c, Interest::read)) close_conn(fd, c);
     }
   }
 
@@ -222,7 +238,7 @@ class ReadinessEngine : public Engine {
         close_conn(fd, c);
         return;
       case Served::pending:
-        self().b_watch(fd, c, Interest::write);
+        if (!watch(fd, c, Interest::write)) close_conn(fd, c);
         return;
       case Served::finish:
         finish_response(fd, c);
@@ -245,7 +261,7 @@ class ReadinessEngine : public Engine {
       finish_response(fd, c);
       return;
     }
-    if (!self().b_watch(fd, c, Interest::read)) {
+    if (!watch(fd, c, Interest::read)) {
       close_conn(fd, c);
       return;
     }
@@ -262,7 +278,7 @@ class ReadinessEngine : public Engine {
     _sys.shutdown(fd, SHUT_WR);
     // After a partial write the interest is writable, which a shut-down socket reports forever:
     // back to readable, or the loop would spin (at SCHED_FIFO) until the linger deadline.
-    if (c.out_was_pending && !self().b_watch(fd, c, Interest::read)) {
+    if (c.out_was_pending && !watch(fd, c, Interest::read)) {
       close_conn(fd, c);
       return;
     }
@@ -273,8 +289,16 @@ class ReadinessEngine : public Engine {
     c.in_len = c.in_cap = 0;
   }
 
+  // The interest set learns of a connection only here: added when first watched, switched after.
+  bool watch(int fd, Conn& c, Interest in) {
+    if (c.watched) return self().b_watch(fd, c, in);
+    if (!self().b_add(fd, c, in)) return false;
+    c.watched = true;
+    return true;
+  }
+
   void close_conn(int fd, Conn& c) {
-    self().b_forget(fd);
+    if (c.watched) self().b_forget(fd);
     _sys.close(fd);
     reset_closed(c);
     _open--;
@@ -326,6 +350,7 @@ class ReadinessEngine : public Engine {
   std::vector<Conn> _conns;  // indexed by fd
   uint32_t _open = 0;
   bool _listening = true;
+  const bool _eager_read = _env.config.defer_accept_s > 0;  // read straight after accept
   int _stop = kRunning;
   uint64_t _now_ms = 0;
   uint64_t _drain_deadline_ms = 0;
@@ -355,13 +380,17 @@ class ReadinessEngine : public Engine {
       return e._conns[i];
     }
     bool admit(int fd) override { return e.self().b_admit_fd(fd); }
-    bool add(int fd) override { return e.self().b_add(fd, slot(fd)); }
+    bool add(int fd) override { return e.watch(fd, slot(fd), Interest::read); }
     bool watch(int fd, Watch w) override {
-      return e.self().b_watch(fd, slot(fd), w == Watch::read    ? Interest::read
-                                            : w == Watch::write ? Interest::write
-                                                                : Interest::none);
+      return e.watch(fd, slot(fd), w == Watch::read    ? Interest::read
+                                   : w == Watch::write ? Interest::write
+                                                       : Interest::none);
     }
-    void forget(int fd) override { e.self().b_forget(fd); }
+    void forget(int fd) override {
+      Conn& c = slot(fd);
+      if (c.watched) e.self().b_forget(fd);
+      c.watched = false;
+    }
     void close_client(int fd) override {
       Conn& c = slot(fd);
       if (is_client(c)) e.close_conn(fd, c);

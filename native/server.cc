@@ -1,6 +1,8 @@
 // server.cc: starting every worker behind the gate, and stopping them.
 #include "server.h"
 
+#include <unistd.h>
+
 #include <cerrno>
 #include <cstdlib>
 #include <new>
@@ -27,6 +29,15 @@ Server::~Server() {
 
 int Server::start(Config config, std::unique_ptr<ResponseTable> table, std::string& what) {
   _config = std::move(config);
+  if (_config.access_log_fd >= 0) {
+    // First, so the fd is the log's (closed by it) whatever fails next. The blocking engine's
+    // connection threads share their worker's ring: their claims take a compare-and-swap.
+    _log = std::make_unique<AccessLog>(_config.cpus.size(), _config.engine == "blocking",
+                                       _config.log_combined ? LogFormat::combined : LogFormat::common,
+                                       _config.access_log_fd, _config.access_log_owned);
+    _config.access_log_fd = -1;
+    _log->start();
+  }
   for (ListenAddr& addr : _config.listen) {
     if (int err = probe_listen_addr(addr, what)) return err;
   }
@@ -38,7 +49,8 @@ int Server::start(Config config, std::unique_ptr<ResponseTable> table, std::stri
   int spawned = 0, err = 0;
   for (size_t i = 0; i < n; i++) {
     _workers.push_back(std::make_unique<Worker>(static_cast<int>(i), _config.cpus[i], _config,
-                                                _table, _epoch, _stats->slot(i), *_gate));
+                                                _table, _epoch, _stats->slot(i), *_gate,
+                                                _log ? &_log->ring(i) : nullptr));
     if ((err = _workers.back()->spawn())) {
       what = "start worker thread " + std::to_string(i);
       _workers.pop_back();
@@ -87,6 +99,12 @@ size_t Server::reclaim() {
 void Server::join() {
   std::lock_guard<std::mutex> lock(_join_mu);
   for (auto& w : _workers) w->join();
+  if (_log) _log->stop();  // every worker is gone: the last records are drained and written
+}
+
+void Server::reopen_log(int fd) {
+  if (_log) _log->reopen(fd);
+  else ::close(fd);
 }
 
 }  // namespace vw

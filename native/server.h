@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "access_log.h"
 #include "config.h"
 #include "engine.h"
 #include "responses.h"
@@ -55,6 +56,9 @@ class Server {
   // and the environment's cleanup hook may both get here).
   void join();
 
+  // JS thread: --access-log's file was reopened (SIGUSR1); fd is the new one, owned.
+  void reopen_log(int fd);
+
   const Config& config() const { return _config; }
   const std::vector<WorkerStatus>& statuses() const { return _statuses; }
   std::shared_ptr<StatsBlock> stats() const { return _stats; }
@@ -70,6 +74,7 @@ class Server {
   };
   std::vector<Retired> _retired;  // JS thread only
   std::shared_ptr<StatsBlock> _stats;
+  std::unique_ptr<AccessLog> _log;  // --access-log; destroyed after the workers (declared before)
   std::unique_ptr<StartGate> _gate;
   std::vector<std::unique_ptr<Worker>> _workers;
   std::vector<WorkerStatus> _statuses;

@@ -42,6 +42,26 @@ char* put_u64(char* p, uint64_t v) {
   return p;
 }
 
+// --access-log: what a response's log record says about its request.
+struct LogSrc {
+  const Conn& conn;
+  std::string_view head;  // the request's bytes from its request line on (cut at CR/LF later)
+  const Request* req;     // null when it did not parse (no Referer, no User-Agent)
+};
+
+// Fills the worker's ring: no system call, no lock (a full ring drops and counts).
+void log_one(const ServeCtx& ctx, const LogSrc& src, uint16_t status, uint64_t bytes) {
+  std::string_view referer, agent;
+  if (ctx.log_combined && src.req) {
+    std::string_view f = src.req->fields;
+    next_field_value(f, "referer", referer);
+    f = src.req->fields;
+    next_field_value(f, "user-agent", agent);
+  }
+  log_response(*ctx.log, *ctx.stats, ctx.date->now(), src.conn.peer, src.conn.peer_family,
+               src.head, referer, agent, status, bytes);
+}
+
 void count_status(const ServeCtx& ctx, uint16_t status) {
   StatsSlot& s = *ctx.stats;
   bump(s.requests);
@@ -57,7 +77,7 @@ void count_status(const ServeCtx& ctx, uint16_t status) {
 // `head` gets the Date at date_off, then `mid` (per-request header lines), then `end`.
 bool append_parts(const ServeCtx& ctx, uint16_t status, std::string_view head, uint32_t date_off,
                   std::string_view mid, std::string_view body, bool with_body,
-                  std::string_view end, OutBatch& out) {
+                  std::string_view end, OutBatch& out, const LogSrc& src) {
   size_t n = with_body ? body.size() : 0;
   bool copy_body = n < OutBatch::kCopyBelow;
   size_t copy = head.size() + mid.size() + end.size() + (copy_body ? n : 0);
@@ -75,17 +95,19 @@ bool append_parts(const ServeCtx& ctx, uint16_t status, std::string_view head, u
     out.ref(body.data(), n);  // a slice of the table's body: never copied
   }
   count_status(ctx, status);
+  if (ctx.log) log_one(ctx, src, status, n);
   return true;
 }
 
 bool append(const ServeCtx& ctx, const Reply& rep, bool with_body, std::string_view end,
-            OutBatch& out) {
+            OutBatch& out, const LogSrc& src) {
   const Response& r = *rep.r;
   char mid[96];
   char* p = mid;
   switch (rep.kind) {
     case RangeAnswer::whole:
-      return append_parts(ctx, r.status, r.head, r.date_off, {}, r.body, with_body, end, out);
+      return append_parts(ctx, r.status, r.head, r.date_off, {}, r.body, with_body, end, out,
+                          src);
     case RangeAnswer::partial: {  // RFC 9110 §14.4: Content-Range: bytes first-last/length
       p = put_u64(put(p, "Content-Range: bytes "), rep.first);
       p = put_u64(put(p, "-"), rep.last);
@@ -95,14 +117,14 @@ bool append(const ServeCtx& ctx, const Reply& rep, bool with_body, std::string_v
       std::string_view slice(r.body.data() + rep.first, rep.last - rep.first + 1);
       return append_parts(ctx, 206, r.partial_head, r.partial_date_off,
                           std::string_view(mid, static_cast<size_t>(p - mid)), slice, with_body,
-                          end, out);
+                          end, out, src);
     }
     case RangeAnswer::unsatisfiable:  // RFC 9110 §15.5.17: Content-Range: bytes */length
       p = put_u64(put(p, "Content-Range: bytes */"), rep.length);
       p = put(p, "\r\n");
       return append_parts(ctx, r.status, r.head, r.date_off,
                           std::string_view(mid, static_cast<size_t>(p - mid)), r.body, with_body,
-                          end, out);
+                          end, out, src);
   }
   return false;
 }
@@ -187,7 +209,8 @@ ServeOutcome serve_requests(const ServeCtx& ctx, Conn& conn, const char* data, s
         if (res.step == ChunkedDecoder::Step::error) b.error_status = res.error_status;
       }
       if (b.error_status) {
-        if (!append(ctx, {&ctx.table->error(b.error_status)}, true, close_end, out)) {
+        const LogSrc src{conn, std::string_view(b.head.get(), b.head_len), nullptr};
+        if (!append(ctx, {&ctx.table->error(b.error_status)}, true, close_end, out, src)) {
           o.batch_full = true;  // the decoder is done: the same error is appended next call
           break;
         }
@@ -204,8 +227,9 @@ ServeOutcome serve_requests(const ServeCtx& ctx, Conn& conn, const char* data, s
       size_t scan = 0;
       parse_request(b.head.get(), b.head_len, ctx.limits->max_header, scan, req);
       bool keep = ctx.keepalive && !req.conn_close && (req.minor == 1 || req.conn_keepalive);
+      const LogSrc src{conn, std::string_view(b.head.get(), b.head_len), &req};
       if (!append(ctx, route(*ctx.table, req, ctx.date->now()), req.method != Method::head,
-                  end_for(keep, req.minor), out)) {
+                  end_for(keep, req.minor), out, src)) {
         o.batch_full = true;  // answered on the next call; the body is already consumed
         break;
       }
@@ -236,7 +260,8 @@ ServeOutcome serve_requests(const ServeCtx& ctx, Conn& conn, const char* data, s
       break;
     }
     if (pr.status == Parse::error) {
-      if (!append(ctx, {&ctx.table->error(pr.error_status)}, true, close_end, out)) {
+      const LogSrc src{conn, std::string_view(data + pos, len - pos), nullptr};
+      if (!append(ctx, {&ctx.table->error(pr.error_status)}, true, close_end, out, src)) {
         o.batch_full = true;
         break;
       }
@@ -274,7 +299,8 @@ ServeOutcome serve_requests(const ServeCtx& ctx, Conn& conn, const char* data, s
     }
     bool keep = ctx.keepalive && !must_close && !req.conn_close &&
                 (req.minor == 1 || req.conn_keepalive);
-    if (!append(ctx, rep, req.method != Method::head, end_for(keep, req.minor), out)) {
+    const LogSrc src{conn, std::string_view(data + pos, len - pos), &req};
+    if (!append(ctx, rep, req.method != Method::head, end_for(keep, req.minor), out, src)) {
       o.batch_full = true;  // this request is answered on the next call
       break;
     }

@@ -3,6 +3,7 @@
 #pragma once
 #include <cstddef>
 
+#include "access_log.h"
 #include "config.h"
 #include "conn.h"
 #include "out_batch.h"
@@ -17,6 +18,8 @@ struct ServeCtx {
   const Limits* limits;
   bool keepalive;
   StatsSlot* stats;
+  LogRing* log = nullptr;  // --access-log: a record per response into the worker's ring
+  bool log_combined = false;  // ... with Referer and User-Agent
 };
 
 struct ServeOutcome {

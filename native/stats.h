@@ -46,7 +46,8 @@
   X(up_bytes_in)     /* --proxy: bytes read from backends */                                   \
   X(up_bytes_out)    /* --proxy: bytes written to backends */                                  \
   X(proxy_502)       /* --proxy: 502 answered (backend refused, reset or unusable) */          \
-  X(proxy_504)       /* --proxy: 504 answered (no response within --proxy-timeout) */
+  X(proxy_504)       /* --proxy: 504 answered (no response within --proxy-timeout) */ \
+  X(log_dropped)     /* --access-log: records dropped because the worker's ring was full */
 
 namespace vw {
 

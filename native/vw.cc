@@ -148,13 +148,24 @@ bool read_config(Napi::Object o, Config& c) {
                     : coalesce == "fixed" ? CoalesceMode::fixed
                                           : CoalesceMode::adaptive;
   if (!get_string(o, "policy", policy) || !get_u32(o, "priority", priority) ||
-      !get_u32(o, "backlog", backlog))
+      !get_u32(o, "backlog", backlog) || !get_u32(o, "deferAccept", c.defer_accept_s) ||
+      !get_u32(o, "fastopen", c.fastopen))
     return false;
   c.policy = policy == "fifo" ? Policy::fifo : policy == "rr" ? Policy::rr : Policy::other;
   c.priority = static_cast<int>(priority);
   c.backlog = static_cast<int>(backlog);
   c.keepalive = o.Get("keepalive").ToBoolean().Value();
   c.locality = o.Get("locality").ToBoolean().Value();
+  Napi::Value alv = o.Get("accessLog");
+  if (alv.IsObject()) {  // { fd, owned, format }: the launcher opened the file
+    Napi::Object al = alv.As<Napi::Object>();
+    uint32_t fd = 0;
+    std::string format;
+    if (!get_u32(al, "fd", fd) || !get_string(al, "format", format)) return false;
+    c.access_log_fd = static_cast<int>(fd);
+    c.access_log_owned = al.Get("owned").ToBoolean().Value();
+    c.log_combined = format != "common";
+  }
   Napi::Value lv = o.Get("limits");
   if (!lv.IsObject()) return fail_type(env, "limits must be an object");
   Napi::Object l = lv.As<Napi::Object>();
@@ -366,6 +377,19 @@ Napi::Value js_reload(const Napi::CallbackInfo& info) {
   return r;
 }
 
+// reopenAccessLog(handle, fd): --access-log's file was opened again (SIGUSR1, after logrotate
+// moved it); vw-log writes what it holds to the old fd, closes it, and goes on with fd.
+Napi::Value js_reopen_access_log(const Napi::CallbackInfo& info) {
+  Handle* h = get_handle(info);
+  if (!h) return info.Env().Undefined();
+  if (info.Length() < 2 || !info[1].IsNumber()) {
+    fail_type(info.Env(), "reopenAccessLog(handle, fd)");
+    return info.Env().Undefined();
+  }
+  h->server->reopen_log(info[1].As<Napi::Number>().Int32Value());
+  return info.Env().Undefined();
+}
+
 // reclaim(handle): frees retired tables no worker can still read; returns how many remain.
 Napi::Value js_reclaim(const Napi::CallbackInfo& info) {
   Handle* h = get_handle(info);
@@ -421,6 +445,7 @@ Napi::Object init(Napi::Env env, Napi::Object exports) {
   exports.Set("start", Napi::Function::New(env, js_start, "start"));
   exports.Set("reload", Napi::Function::New(env, js_reload, "reload"));
   exports.Set("reclaim", Napi::Function::New(env, js_reclaim, "reclaim"));
+  exports.Set("reopenAccessLog", Napi::Function::New(env, js_reopen_access_log, "reopenAccessLog"));
   exports.Set("requestStop", Napi::Function::New(env, js_request_stop, "requestStop"));
   exports.Set("join", Napi::Function::New(env, js_join, "join"));
   return exports;

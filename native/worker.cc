@@ -17,8 +17,15 @@ namespace vw {
 
 Worker::Worker(int id, int cpu, const Config& config,
                const std::atomic<const ResponseTable*>& table, const std::atomic<uint64_t>& epoch,
-               StatsSlot& stats, StartGate& gate)
-    : _id(id), _cpu(cpu), _config(config), _table(table), _epoch(epoch), _stats(stats), _gate(gate) {}
+               StatsSlot& stats, StartGate& gate, LogRing* log)
+    : _id(id),
+      _cpu(cpu),
+      _config(config),
+      _table(table),
+      _epoch(epoch),
+      _stats(stats),
+      _gate(gate),
+      _log(log) {}
 
 Worker::~Worker() { join(); }
 
@@ -82,7 +89,7 @@ bool Worker::start_steps() {
   store_relaxed(_stats.cpu, static_cast<uint64_t>(st.getcpu));
   for (const ListenAddr& addr : _config.listen) {
     Fd fd;
-    if (int err = open_listener(addr, _config.backlog, fd, st.err_what)) {
+    if (int err = open_listener(addr, _config, fd, st.err_what)) {
       st.err = err;
       return false;
     }
@@ -93,7 +100,8 @@ bool Worker::start_steps() {
 
 void Worker::run() {
   bool ok = start_steps();
-  WorkerEnv env{_id, _config, _table, _stats, _listeners, _wake.get(), _stop_mode, _epoch, _quiescent};
+  WorkerEnv env{_id, _config, _table, _stats, _listeners, _wake.get(), _stop_mode, _epoch, _quiescent,
+                _log};
   std::unique_ptr<Engine> engine;
   if (ok) {
     engine = make_engine(_config.engine, env);

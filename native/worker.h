@@ -17,7 +17,7 @@ class StartGate;
 class Worker {
  public:
   Worker(int id, int cpu, const Config& config, const std::atomic<const ResponseTable*>& table,
-         const std::atomic<uint64_t>& epoch, StatsSlot& stats, StartGate& gate);
+         const std::atomic<uint64_t>& epoch, StatsSlot& stats, StartGate& gate, LogRing* log);
   ~Worker();
   Worker(const Worker&) = delete;
   Worker& operator=(const Worker&) = delete;
@@ -45,6 +45,7 @@ class Worker {
   std::atomic<uint64_t> _quiescent{0};
   StatsSlot& _stats;
   StartGate& _gate;
+  LogRing* _log;
   WorkerStatus _status;
   std::vector<Fd> _listeners;
   Fd _wake;

@@ -16,7 +16,9 @@ import { serve, type ViewOptions } from "./serve";
 
 const HELP = `Usage: vw [options]          serve
        vw stats [options]    attach to a running vw and show its live figures
-       vw cpus [--policy P]  what vw sees: CPUs, real-time privilege, throttling, a trial
+       vw cpus [--policy P] [--cpus LIST] [--workers N]   what vw sees: CPUs, real-time
+                             privilege, throttling, a trial thread per CPU, and where each
+                             network interface's interrupts land against the workers' CPUs
        vw reload [--port N | --socket PATH]   reload a running vw's content
 
 A CPU-pinned, real-time HTTP/1.1 server: one SCHED_FIFO worker thread per CPU.
@@ -43,6 +45,14 @@ A CPU-pinned, real-time HTTP/1.1 server: one SCHED_FIFO worker thread per CPU.
       --max-body BYTES     request body limit, 413 above (1048576)
       --max-conns N        open connections per worker; more are closed at accept (65536)
       --backlog N          listen backlog per worker socket (4096)
+      --defer-accept S     TCP_DEFER_ACCEPT: accept a connection once its request is there
+                           and answer it at once; a client that sends nothing is accepted only
+                           after about S seconds (default 1; 0 = off)
+      --fastopen N         TCP_FASTOPEN queue length: accept requests sent in the SYN (needs
+                           sysctl net.ipv4.tcp_fastopen with bit 2 set) (default 0 = off)
+      --access-log PATH    a line per request to PATH (- for stdout), written by a separate
+                           thread from in-memory rings; SIGUSR1 reopens PATH (default: off)
+      --log-format F       common | combined (default combined)
       --stats-interval S   live view interval in seconds (1)
   -q, --quiet              no live view
       --json               the live view as one JSON object per line on stdout (NDJSON)
@@ -94,6 +104,10 @@ const serveSpec = {
   "max-body": { type: "string" },
   "max-conns": { type: "string" },
   backlog: { type: "string" },
+  "defer-accept": { type: "string" },
+  fastopen: { type: "string" },
+  "access-log": { type: "string" },
+  "log-format": { type: "string" },
   "stats-interval": { type: "string" },
   quiet: { type: "boolean", short: "q" },
   json: { type: "boolean" },
@@ -129,6 +143,8 @@ const statsSpec = {
 const cpusSpec = {
   policy: { type: "string" },
   priority: { type: "string" },
+  cpus: { type: "string", short: "c" },
+  workers: { type: "string", short: "w" },
 } as const;
 
 function num(flag: string, v: string | undefined): number | undefined {
@@ -184,6 +200,10 @@ async function serveCommand(args: string[]): Promise<number> {
     maxBody: num("max-body", v["max-body"]),
     maxConns: num("max-conns", v["max-conns"]),
     backlog: num("backlog", v.backlog),
+    deferAccept: num("defer-accept", v["defer-accept"]),
+    fastopen: num("fastopen", v.fastopen),
+    accessLog: v["access-log"],
+    logFormat: v["log-format"],
     locality: v.locality,
     allow: v.allow,
     user: v.user,
@@ -200,6 +220,9 @@ async function serveCommand(args: string[]): Promise<number> {
     proxyTimeout: num("proxy-timeout", v["proxy-timeout"]),
   };
   const config = resolveConfig(options);
+  if (config.accessLog?.path === "-" && v.json) {
+    throw new ConfigError("--access-log - and --json both want stdout: give --access-log a file, or drop --json");
+  }
   const interval = num("stats-interval", v["stats-interval"]) ?? 1;
   if (!(interval >= 0.1 && interval <= 3600)) {
     throw new ConfigError(`--stats-interval ${interval}: must be from 0.1 to 3600 seconds`);
@@ -241,7 +264,9 @@ function cpusCommand(args: string[]): number {
   if (policy !== "fifo" && policy !== "rr" && policy !== "other") {
     throw new ConfigError(`--policy ${policy}: choose fifo, rr or other`);
   }
-  console.log(cpusReport(policy, num("priority", v.priority) ?? 50));
+  const workers = num("workers", v.workers);
+  if (workers !== undefined && (!Number.isInteger(workers) || workers < 1)) throw new ConfigError(`--workers ${workers}: must be a whole number from 1`);
+  console.log(cpusReport(policy, num("priority", v.priority) ?? 50, v.cpus, workers));
   return 0;
 }
 

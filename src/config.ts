@@ -5,7 +5,7 @@ import * as net from "node:net";
 import { parseCidr, type NativeCidr } from "./cidr";
 import { defaultContent, type ContentOptions } from "./content";
 import { ConfigError } from "./errors";
-import type { NativeConfig, NativeListen } from "./native";
+import type { LogFormat, NativeConfig, NativeListen } from "./native";
 
 export type Policy = "fifo" | "rr" | "other";
 
@@ -30,6 +30,10 @@ export interface Options {
   requireRt?: boolean;
   keepalive?: boolean;
   backlog?: number;
+  deferAccept?: number; // seconds, 0 = off
+  fastopen?: number; // TCP_FASTOPEN queue length, 0 = off
+  accessLog?: string; // a file, or "-" for stdout
+  logFormat?: string; // "common" | "combined"
   headerTimeout?: number; // seconds
   idleTimeout?: number; // seconds
   maxHeader?: number; // bytes
@@ -64,6 +68,9 @@ export interface Config {
   requireRt: boolean;
   keepalive: boolean;
   backlog: number;
+  deferAcceptS: number; // TCP_DEFER_ACCEPT on listeners, 0 off
+  fastopen: number; // TCP_FASTOPEN queue length on listeners, 0 off
+  accessLog: AccessLog | undefined;
   headerTimeoutMs: number;
   idleTimeoutMs: number;
   maxHeader: number;
@@ -91,6 +98,25 @@ export interface Coalesce {
   boundUs: number; // the most a wake-up is held back, µs
 }
 
+/** --access-log: where (a path, or "-" for stdout) and in which format. */
+export interface AccessLog {
+  path: string;
+  format: LogFormat;
+}
+
+function accessLog(o: Options): AccessLog | undefined {
+  const format = o.logFormat ?? "combined";
+  if (format !== "common" && format !== "combined") {
+    throw new ConfigError(`--log-format ${format}: choose common or combined`);
+  }
+  if (o.accessLog === undefined) {
+    if (o.logFormat !== undefined) throw new ConfigError("--log-format needs --access-log PATH (or - for stdout)");
+    return undefined;
+  }
+  if (o.accessLog.trim() === "") throw new ConfigError("--access-log: give a file path, or - for stdout");
+  return { path: o.accessLog, format };
+}
+
 /** The ceiling `--coalesce auto` adapts within, µs: the most latency it can add to a request. */
 export const coalesceAutoBoundUs = 250;
 const coalesceMaxUs = 100_000;
@@ -112,6 +138,8 @@ export const defaults = {
   policy: "fifo" as Policy,
   priority: 50,
   backlog: 4096,
+  deferAccept: 1,
+  fastopen: 0,
   headerTimeout: 10,
   idleTimeout: 60,
   maxHeader: 8 * 1024,
@@ -202,6 +230,9 @@ export function resolveConfig(o: Options): Config {
     requireRt: o.requireRt ?? false,
     keepalive: o.keepalive ?? true,
     backlog: integer("--backlog", o.backlog ?? defaults.backlog, 1, 1 << 20),
+    deferAcceptS: integer("--defer-accept", o.deferAccept ?? defaults.deferAccept, 0, 3600),
+    fastopen: integer("--fastopen", o.fastopen ?? defaults.fastopen, 0, 1 << 20),
+    accessLog: accessLog(o),
     headerTimeoutMs: seconds("--header-timeout", o.headerTimeout ?? defaults.headerTimeout),
     idleTimeoutMs: seconds("--idle-timeout", o.idleTimeout ?? defaults.idleTimeout),
     maxHeader: integer("--max-header", o.maxHeader ?? defaults.maxHeader, 256, 1 << 20),
@@ -237,7 +268,7 @@ export function parseProxy(text: string): NativeListen {
 }
 
 /** The addon's view of a config, once the CPUs are chosen. */
-export function toNative(c: Config, cpus: number[]): NativeConfig {
+export function toNative(c: Config, cpus: number[], accessLog: NativeConfig["accessLog"] = null): NativeConfig {
   return {
     engine: c.engine,
     sqpoll: c.sqpoll,
@@ -255,6 +286,9 @@ export function toNative(c: Config, cpus: number[]): NativeConfig {
     proxyConns: c.proxyConns,
     proxyFresh: c.proxyFresh,
     proxyTimeoutMs: c.proxyTimeoutMs,
+    deferAccept: c.deferAcceptS,
+    fastopen: c.fastopen,
+    accessLog,
     limits: {
       maxHeader: c.maxHeader,
       maxBody: c.maxBody,

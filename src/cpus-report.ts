@@ -1,11 +1,13 @@
 // cpus-report.ts: `vw cpus`: what vw sees before it starts: allowed and online CPUs, topology,
 // whether SCHED_FIFO can be granted and why, RT throttling, cgroup CPU quota, isolated CPUs,
-// and a trial thread pinned on each allowed CPU.
+// a trial thread pinned on each allowed CPU, and where each network interface's interrupts and
+// RPS/XPS work land against the workers' CPUs (netirq.ts).
 import * as fs from "node:fs";
 import * as os from "node:os";
 
-import { allowedCpus, formatCpuList, parseCpuList } from "./cpu";
+import { allowedCpus, formatCpuList, parseCpuList, selectCpus } from "./cpu";
 import { native } from "./native";
+import { netReport } from "./netirq";
 
 function read(file: string): string | undefined {
   try {
@@ -52,8 +54,9 @@ function cmdlineFlag(name: string): string | undefined {
   return (read("/proc/cmdline") ?? "").split(/\s+/).find((w) => w.startsWith(`${name}=`))?.slice(name.length + 1);
 }
 
-export function cpusReport(policy: "fifo" | "rr" | "other" = "fifo", priority = 50): string {
+export function cpusReport(policy: "fifo" | "rr" | "other" = "fifo", priority = 50, cpus?: string, workers?: number): string {
   const allowed = allowedCpus();
+  const workerCpus = selectCpus(allowed, cpus, workers);
   const online = read("/sys/devices/system/cpu/online") ?? "?";
   const uid = process.getuid?.() ?? -1;
   const runtime = Number(read("/proc/sys/kernel/sched_rt_runtime_us"));
@@ -81,5 +84,6 @@ export function cpusReport(policy: "fifo" | "rr" | "other" = "fifo", priority = 
     const prio = t.policy === "SCHED_OTHER" ? "" : ` ${t.priority}`;
     lines.push(`thread ${i} -> cpu ${t.cpu} (getcpu ${t.getcpu})  ${t.policy}${prio}${pin}${rt}`);
   }
+  lines.push(...netReport(workerCpus));
   return lines.join("\n");
 }

@@ -1,4 +1,5 @@
 // index.ts: the public API: start a server from a config, read its stats, stop it.
+import * as fs from "node:fs";
 import * as util from "node:util";
 
 import { buildTable } from "./content";
@@ -6,7 +7,7 @@ import type { Config } from "./config";
 import { toNative } from "./config";
 import { allowedCpus, selectCpus } from "./cpu";
 import { StartError } from "./errors";
-import { native, type NativeBound, type NativeFailure, type NativeTable, type NativeWorker, type ServerHandle } from "./native";
+import { native, type NativeBound, type NativeConfig, type NativeFailure, type NativeTable, type NativeWorker, type ServerHandle } from "./native";
 import { StatsReader } from "./stats";
 
 export type { Config, Options } from "./config";
@@ -29,6 +30,22 @@ export interface Server {
   reload(table: NativeTable): void;
   /** Retired tables not freed yet (0 once every worker has moved on). */
   retired(): number;
+  /**
+   * --access-log: opens the file again (after logrotate moved it) and switches the log to it.
+   * undefined when done (or there is nothing to reopen), else why not (the old file stays).
+   */
+  reopenAccessLog(): string | undefined;
+}
+
+/** Opens --access-log's file for appending (created 0644), or throws with what went wrong. */
+function openLogFile(file: string): number {
+  try {
+    return fs.openSync(file, fs.constants.O_WRONLY | fs.constants.O_APPEND | fs.constants.O_CREAT, 0o644); // libuv adds O_CLOEXEC
+  } catch (err) {
+    const e = err as NodeJS.ErrnoException;
+    const why = e.code === "ENOENT" ? "its directory does not exist" : e.code === "EACCES" ? "permission denied" : e.code === "EISDIR" ? "it is a directory" : e.message;
+    throw new StartError(`--access-log ${file}: cannot open it for appending: ${why}`, e.code ?? "EIO");
+  }
 }
 
 function hint(f: NativeFailure): { code: string; text: string } {
@@ -69,7 +86,12 @@ export function start(config: Config, table: NativeTable = buildTable(config.con
     );
   }
   const cpus = selectCpus(allowedCpus(), config.cpus, config.workers);
-  const r = native().start(toNative(config, cpus), table);
+  const log = config.accessLog;
+  let accessLog: NativeConfig["accessLog"] = null;
+  if (log) {
+    accessLog = log.path === "-" ? { fd: 1, owned: false, format: log.format } : { fd: openLogFile(log.path), owned: true, format: log.format };
+  }
+  const r = native().start(toNative(config, cpus, accessLog), table);
   if (!r.ok) {
     const h = hint(r);
     throw new StartError(h.text, h.code);
@@ -107,6 +129,15 @@ export function start(config: Config, table: NativeTable = buildTable(config.con
     },
     retired() {
       return joined ? 0 : native().reclaim(handle);
+    },
+    reopenAccessLog() {
+      if (!log || log.path === "-" || joined) return undefined;
+      try {
+        native().reopenAccessLog(handle, openLogFile(log.path));
+        return undefined;
+      } catch (err) {
+        return (err as Error).message;
+      }
     },
   };
 }

@@ -34,6 +34,7 @@ const HELP: Record<string, string> = {
   up_bytes_out: "--proxy: bytes written to backends.",
   proxy_502: "--proxy: 502 Bad Gateway answered.",
   proxy_504: "--proxy: 504 Gateway Timeout answered (--proxy-timeout).",
+  log_dropped: "Access-log records dropped because the worker's ring was full (--access-log).",
 };
 
 /** Process-wide gauges beside the per-worker counters, e.g. tables awaiting reclamation. */

@@ -35,8 +35,14 @@ export interface NativeConfig {
   proxyConns: number; // upstream connections per backend per worker
   proxyFresh: boolean;
   proxyTimeoutMs: number;
+  deferAccept: number; // TCP_DEFER_ACCEPT seconds on each listener, 0 off
+  fastopen: number; // TCP_FASTOPEN queue length on each listener, 0 off
+  /** --access-log: an fd the launcher opened (owned: the addon's vw-log thread closes it). */
+  accessLog: { fd: number; owned: boolean; format: LogFormat } | null;
   limits: NativeLimits;
 }
+
+export type LogFormat = "common" | "combined";
 
 export interface ResponseSpec {
   path: string | Buffer; // "" for an error page; bytes: the percent-decoded request path
@@ -113,6 +119,8 @@ export interface NativeAddon {
   start(config: NativeConfig, table: NativeTable): NativeStarted | NativeFailure;
   reload(handle: ServerHandle, table: NativeTable): { ok: true } | NativeFailure;
   reclaim(handle: ServerHandle): number;
+  /** --access-log reopened (SIGUSR1): vw-log finishes the old fd, closes it, writes to `fd`. */
+  reopenAccessLog(handle: ServerHandle, fd: number): void;
   requestStop(handle: ServerHandle, immediate: boolean): void;
   join(handle: ServerHandle): Promise<void>;
 }

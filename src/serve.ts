@@ -115,8 +115,10 @@ export async function serve(config: Config, view: ViewOptions): Promise<number> 
   const content = buildContent(config.content);
   for (const line of content.unservable) console.error(`vw: ${line}`);
   const server = start(config, content.table);
-  // With --json, stdout carries NDJSON only: everything else goes to stderr.
-  const say = view.json ? (l: string) => console.error(l) : (l: string) => console.log(l);
+  // With --json, stdout carries NDJSON only, and with --access-log - the log lines only:
+  // everything else goes to stderr.
+  const logToStdout = config.accessLog?.path === "-";
+  const say = view.json || logToStdout ? (l: string) => console.error(l) : (l: string) => console.log(l);
   const identities = server.workers.map((w) => ({ id: w.id, cpu: w.cpu, tid: w.tid }));
   const sampler = new Sampler(server.stats, identities, process.pid, config.proxy.length > 0);
   const live = new LiveView(view.verbose);
@@ -172,7 +174,7 @@ export async function serve(config: Config, view: ViewOptions): Promise<number> 
     const iv = sampler.next();
     control?.publish(iv);
     if (view.json) process.stdout.write(`${JSON.stringify(iv)}\n`);
-    else if (!view.quiet) console.log(live.render(iv));
+    else if (!view.quiet) say(live.render(iv));
     const failed = failedWorker(server);
     if (failed) {
       console.error(`vw: ${failed}; stopping (exit 1)`);
@@ -188,8 +190,7 @@ export async function serve(config: Config, view: ViewOptions): Promise<number> 
         clearInterval(tick);
         control?.close();
         const text = summary(sampler.total());
-        if (view.json) console.error(text);
-        else console.log(text);
+        say(text);
         resolve(code);
       });
     };
@@ -206,5 +207,13 @@ export async function serve(config: Config, view: ViewOptions): Promise<number> 
     process.on("SIGINT", onSignal);
     process.on("SIGTERM", onSignal);
     process.on("SIGHUP", () => reload("SIGHUP"));
+    // logrotate's convention: the log was moved away; write to a new file at the same path.
+    // (Node would otherwise start its inspector on SIGUSR1.)
+    if (config.accessLog && config.accessLog.path !== "-") {
+      process.on("SIGUSR1", () => {
+        const failed = server.reopenAccessLog();
+        if (failed) console.error(`vw: SIGUSR1: ${failed}; still writing to the previous file`);
+      });
+    }
   });
 }

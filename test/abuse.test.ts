@@ -33,7 +33,8 @@ describe("abuse on one worker", () => {
   let base: number;
   before(async () => {
     mport = await freePort();
-    vw = await startVw(["--workers", "1", "--quiet", "--metrics", `127.0.0.1:${mport}`]);
+    // --defer-accept 0: the 10,000 connections are opened idle and must be vw's at once.
+    vw = await startVw(["--workers", "1", "--quiet", "--defer-accept", "0", "--metrics", `127.0.0.1:${mport}`]);
     base = fdCount(vw.pid);
   });
   after(async () => {
@@ -123,7 +124,8 @@ describe("fd exhaustion", () => {
   it("EMFILE: excess connections are closed, the accept loop does not spin, service resumes", { timeout: 30000 }, async () => {
     const mport = await freePort();
     // A process limit of 96 fds: Node itself holds about 30, so the worker runs out quickly.
-    const vw = await startVw(["--workers", "1", "--quiet", "--metrics", `127.0.0.1:${mport}`], {
+    // The clients send nothing: --defer-accept 0, or the kernel would hold them from accept.
+    const vw = await startVw(["--workers", "1", "--quiet", "--defer-accept", "0", "--metrics", `127.0.0.1:${mport}`], {
       wrap: ["prlimit", "--nofile=96:96"],
     });
     try {

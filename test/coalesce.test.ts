@@ -69,14 +69,18 @@ for (const engine of ENGINES) {
         const c = await RawClient.connect(vw.port);
         // Busy first, so the worker's next wait holds 50 ms; each lone request comes after it.
         await burst(vw.port, 4, 8);
+        const took: number[] = [];
         for (let i = 0; i < 5; i++) {
           await sleep(120);
           const t0 = performance.now();
           const r = await c.request(GET, { timeoutMs: 2000 });
-          const ms = performance.now() - t0;
+          took.push(performance.now() - t0);
           assert.equal(r.status, 200);
-          assert.ok(ms < 25, `lone request ${i} took ${ms.toFixed(1)} ms with a 50 ms hold`);
         }
+        // A held lone request would take the whole 50 ms every time; the median is immune to one
+        // slow round trip on a busy machine.
+        const median = [...took].sort((a, b) => a - b)[2];
+        assert.ok(median < 25, `lone requests took ${took.map((t) => t.toFixed(1)).join(", ")} ms with a 50 ms hold`);
         c.destroy();
         await flushed(vw);
         assert.ok(figures(vw).coalesced_waits > 0, "the 50 ms hold was never applied, so this test proved nothing");

@@ -24,6 +24,11 @@ describe("bad flags exit 2 with one line", () => {
     [["--engine", "kqueue"], /--engine kqueue: choose epoll, uring, poll, select, blocking/],
     [["--sqpoll"], /--sqpoll works with --engine uring only \(not epoll\)/],
     [["--engine", "poll", "--sqpoll"], /--sqpoll works with --engine uring only \(not poll\)/],
+    [["--defer-accept=-1"], /--defer-accept -1: must be a whole number from 0 to 3600/],
+    [["--defer-accept", "0.5"], /--defer-accept 0.5: must be a whole number from 0 to 3600/],
+    [["--defer-accept", "soon"], /--defer-accept soon: not a number/],
+    [["--fastopen=-5"], /--fastopen -5: must be a whole number from 0 to 1048576/],
+    [["--fastopen", "on"], /--fastopen on: not a number/],
   ];
   for (const [args, expected] of cases) {
     it(args.join(" "), async () => {
@@ -42,7 +47,7 @@ describe("help and version", () => {
   it("--help lists every flag and exits 0", async () => {
     const r = await runVw(["--help"]);
     assert.equal(r.code, 0);
-    for (const flag of ["--port", "--listen", "--workers", "--cpus", "--policy", "--priority", "--require-rt", "--no-keepalive", "--engine", "--sqpoll"]) {
+    for (const flag of ["--port", "--listen", "--workers", "--cpus", "--policy", "--priority", "--require-rt", "--no-keepalive", "--engine", "--sqpoll", "--defer-accept", "--fastopen"]) {
       assert.ok(r.stdout.includes(flag), flag);
     }
   });

@@ -56,7 +56,8 @@ for (const mode of MODES) {
   describe(`persistence (${mode.name})`, () => {
     const srv = new Server(mode.args);
     const noKa = new Server([...mode.args, "--no-keepalive"]);
-    const timed = new Server([...mode.args, "--header-timeout", "1", "--idle-timeout", "2"]);
+    // --defer-accept 0: its "silent connection" must reach vw at once to be timed from there.
+    const timed = new Server([...mode.args, "--header-timeout", "1", "--idle-timeout", "2", "--defer-accept", "0"]);
     const pool = new Pool();
     before(() => Promise.all([srv.start(), noKa.start(), timed.start()]));
     after(async () => {

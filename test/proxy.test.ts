@@ -544,6 +544,7 @@ for (const engine of ENGINES) {
       try {
         const c = await RawClient.connect(vw.port);
         const idle = await RawClient.connect(vw.port);
+        idle.write("GET /half HTTP/1.1\r\n"); // (bytes sent: accepted even with a deferred accept)
         c.write(get("/slow"));
         await sleep(50);
         vw.child.kill("SIGTERM");
