@@ -9,6 +9,7 @@ import { serveMetrics } from "./metrics";
 import type { NativeListen } from "./native";
 import { LiveView, summary } from "./render";
 import { fdLimitNotice } from "./limits";
+import { startedByNpm, watchParent } from "./parent-watch";
 import { dropTarget, dropTo } from "./privileges";
 import { Sampler } from "./sampler";
 
@@ -128,13 +129,20 @@ export async function serve(config: Config, view: ViewOptions): Promise<number> 
   }, view.intervalMs);
 
   return new Promise((resolve) => {
-    let signals = 0;
+    // A Ctrl-C under npm exec reaches vw twice at once (from the terminal, and forwarded by npm):
+    // a repeat within SAME_STOP_MS is that same stop, not the "second signal" that stops at once.
+    const SAME_STOP_MS = 200;
+    let firstStop: number | undefined;
+    let unwatchParent = (): void => undefined;
     const onSignal = (): void => {
-      if (++signals > 1) {
-        server.stopNow();
+      const now = performance.now();
+      if (firstStop !== undefined) {
+        if (now - firstStop >= SAME_STOP_MS) server.stopNow();
         return;
       }
+      firstStop = now;
       unwatch();
+      unwatchParent();
       void server.stop().then(() => {
         clearInterval(tick);
         control?.close();
@@ -146,6 +154,13 @@ export async function serve(config: Config, view: ViewOptions): Promise<number> 
     };
     process.on("SIGINT", onSignal);
     process.on("SIGTERM", onSignal);
+    if (startedByNpm()) {
+      // npm signals only its own child; when that child is a shell it dies and vw is orphaned.
+      unwatchParent = watchParent((parent) => {
+        console.error(`vw: the process that started vw (pid ${parent}, under npm) has exited; stopping`);
+        onSignal();
+      });
+    }
     process.on("SIGHUP", () => reload("SIGHUP"));
   });
 }
