@@ -5,7 +5,7 @@ import { buildTable } from "./content";
 import { ControlServer, defaultControlPath } from "./control";
 import { watchContent, watchedPaths } from "./watch";
 import { start, type Server } from "./index";
-import { serveMetrics } from "./metrics";
+import { MetricsSource, serveMetrics } from "./metrics";
 import type { NativeListen } from "./native";
 import { LiveView, summary } from "./render";
 import { fdLimitNotice } from "./limits";
@@ -97,9 +97,10 @@ export async function serve(config: Config, view: ViewOptions): Promise<number> 
     const paths = watchedPaths(config.content);
     if (config.watch && paths.length > 0) unwatch = watchContent(paths, () => reload("a served file changed"));
     if (view.metrics) {
-      await serveMetrics(view.metrics, server.stats, identities, () => ({
-        tables_retired: { help: "Replaced response tables not freed yet (a worker may still read them).", value: server.retired() },
+      const source = new MetricsSource(server.stats, identities, () => ({
+        response_tables_retired: { help: "Response tables replaced by a reload and not freed yet (a worker may still read them).", value: server.retired() },
       }));
+      await serveMetrics(view.metrics, source);
     }
   } catch (err) {
     server.stopNow();

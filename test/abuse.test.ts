@@ -53,7 +53,7 @@ describe("abuse on one worker", () => {
       const rs = await Promise.all(batch.map((c) => c.request(GET, { timeoutMs: 10000 })));
       assert.ok(rs.every((r) => r.status === 200));
     }
-    assert.equal(await metricValue(mport, "vw_conns_open"), N);
+    assert.equal(await metricValue(mport, "vw_connections_open"), N);
     await promptAnswer(vw.port);
     clients.forEach((c) => c.destroy());
     await backToBaseline();
@@ -139,7 +139,7 @@ describe("fd exhaustion", () => {
       await promptAnswer(vw.port, 1500);
       // Asked only now: while out of fds, the metrics listener cannot accept either.
       assert.ok((await metricValue(mport, "vw_accept_errors_total")) > 0, "EMFILE was met and counted");
-      assert.ok((await metricValue(mport, "vw_rejected_total")) > 0, "excess connections closed at accept");
+      assert.ok((await metricValue(mport, "vw_connections_rejected_total", { worker: "0", reason: "limit" })) > 0, "excess connections closed at accept");
     } finally {
       await vw.stop();
     }

@@ -67,8 +67,8 @@ describe("--allow", () => {
       d.write(GET);
       await d.waitClosed(2000);
       assert.equal(d.received.length, 0, "nothing is answered to a refused peer");
-      assert.equal(await metricValue(mport, "vw_denied_total"), 1);
-      assert.equal(await metricValue(mport, "vw_conns_accepted_total"), 0);
+      assert.equal(await metricValue(mport, "vw_connections_rejected_total", { worker: "0", reason: "allow" }), 1);
+      assert.equal(await metricValue(mport, "vw_connections_accepted_total"), 0);
     } finally {
       await inside.stop();
       await outside.stop();

@@ -310,10 +310,40 @@ export async function freePort(): Promise<number> {
   return port;
 }
 
-/** One counter of one worker from a vw started with --metrics 127.0.0.1:PORT. */
-export async function metricValue(port: number, name: string, worker = 0): Promise<number> {
+/** One series of Prometheus text: `name{labels} value`. */
+export interface MetricSample {
+  name: string;
+  labels: Record<string, string>;
+  value: number;
+}
+
+/** Every sample of a Prometheus text exposition (comments skipped). */
+export function parseMetrics(text: string): MetricSample[] {
+  const out: MetricSample[] = [];
+  for (const line of text.split("\n")) {
+    const m = /^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})? (\S+)$/.exec(line);
+    if (!m) continue;
+    const labels: Record<string, string> = {};
+    for (const l of (m[2] ?? "").matchAll(/([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"/g)) labels[l[1]] = l[2];
+    out.push({ name: m[1], labels, value: Number(m[3]) });
+  }
+  return out;
+}
+
+/**
+ * The sum of the series of `name` whose labels include `labels` (a number n means
+ * {worker: "n"}): vw_syscalls_total of worker 0 is all its system calls, whatever the kind.
+ * Throws when no series matches.
+ */
+export function metricSum(text: string, name: string, labels: Record<string, string> | number = 0): number {
+  const want = typeof labels === "number" ? { worker: String(labels) } : labels;
+  const hits = parseMetrics(text).filter((s) => s.name === name && Object.entries(want).every(([k, v]) => s.labels[k] === v));
+  if (hits.length === 0) throw new Error(`${name}${JSON.stringify(want)} missing from /metrics`);
+  return hits.reduce((n, s) => n + s.value, 0);
+}
+
+/** metricSum over a fresh scrape of a vw started with --metrics 127.0.0.1:PORT. */
+export async function metricValue(port: number, name: string, labels: Record<string, string> | number = 0): Promise<number> {
   const text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
-  const m = new RegExp(`^${name}\\{worker="${worker}"\\} (\\d+)$`, "m").exec(text);
-  if (!m) throw new Error(`${name} missing from /metrics`);
-  return Number(m[1]);
+  return metricSum(text, name, labels);
 }
