@@ -18,6 +18,13 @@ struct ListenAddr {
 
 enum class Policy { other, fifo, rr };
 
+// --coalesce: how a worker holds its wake-ups back under load (coalesce.h).
+enum class CoalesceMode { off, fixed, adaptive };
+struct CoalesceConfig {
+  CoalesceMode mode = CoalesceMode::adaptive;
+  uint32_t bound_us = 250;  // the most a wake-up is held back, µs (fixed: always this)
+};
+
 struct Limits {
   uint32_t max_header = 8 * 1024;     // request line + header fields, bytes (431 above)
   uint64_t max_body = 1024 * 1024;    // Content-Length accepted and skipped (413 above)
@@ -31,6 +38,7 @@ struct Limits {
 struct Config {
   std::string engine = "epoll";  // how workers drive their sockets (engines.cc)
   bool sqpoll = false;           // uring engine: a kernel thread polls the submission queue
+  CoalesceConfig coalesce;
   std::vector<int> cpus;  // one worker per entry, pinned to that CPU
   std::vector<ListenAddr> listen;
   Policy policy = Policy::fifo;

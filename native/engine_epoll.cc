@@ -80,6 +80,7 @@ int EpollEngine::prepare(std::string& what) {
 void EpollEngine::run() {
   StatsSlot& s = _env.stats;
   for (;;) {
+    before_wait();
     int n = _sys.epoll_wait(_ep.get(), _events, kMaxEvents, -1);
     bump(s.loops);
     if (n < 0) continue;  // EINTR: signals are blocked, but a debugger can still cause it

@@ -89,6 +89,7 @@ void PollEngine::dispatch(size_t i) {
 void PollEngine::run() {
   StatsSlot& s = _env.stats;
   for (;;) {
+    before_wait();
     int n = _sys.poll(_pfds.data(), static_cast<nfds_t>(_pfds.size()), -1);
     bump(s.loops);
     if (n < 0) continue;  // EINTR

@@ -94,6 +94,7 @@ void SelectEngine::run() {
   const int wake = _env.wake_fd;
   const int timer = _timer.get();
   for (;;) {
+    before_wait();
     _rd_ready = _rd;
     _wr_ready = _wr;
     int n = _sys.select(_maxfd + 1, &_rd_ready, &_wr_ready, nullptr, nullptr);

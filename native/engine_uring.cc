@@ -36,6 +36,7 @@
 #include <memory>
 #include <vector>
 
+#include "coalesce.h"
 #include "conn_ops.h"
 
 namespace vw {
@@ -52,9 +53,21 @@ constexpr unsigned kSqThreadIdleMs = 10;  // --sqpoll: the kernel thread polls t
 #ifndef IORING_SETUP_DEFER_TASKRUN
 #define IORING_SETUP_DEFER_TASKRUN (1U << 13)
 #endif
+#ifndef IORING_FEAT_MIN_TIMEOUT  // Linux 6.12: io_uring_getevents_arg.min_wait_usec
+#define IORING_FEAT_MIN_TIMEOUT (1U << 15)
+#endif
 #ifndef IORING_TIMEOUT_MULTISHOT  // Linux 6.4; liburing 2.3's header predates it
 #define IORING_TIMEOUT_MULTISHOT (1U << 6)
 #endif
+
+// io_uring_getevents_arg as Linux 6.12 has it (liburing 2.3 calls min_wait_usec "pad").
+struct GeteventsArg {
+  uint64_t sigmask;
+  uint32_t sigmask_sz;
+  uint32_t min_wait_usec;
+  uint64_t ts;
+};
+static_assert(sizeof(GeteventsArg) == sizeof(io_uring_getevents_arg), "io_uring_getevents_arg layout");
 
 // user_data: the kind in the low 3 bits. A send is its SendOp's (aligned) address.
 enum Kind : uint64_t { kSend = 0, kRecv = 1, kAccept = 2, kTick = 3, kWake = 4, kIgnore = 5 };
@@ -102,7 +115,8 @@ int kernel_version() {
 
 class URingEngine final : public Engine {
  public:
-  explicit URingEngine(WorkerEnv& env) : _env(env), _sys(env.stats), _lim(env.config.limits) {}
+  explicit URingEngine(WorkerEnv& env)
+      : _env(env), _sys(env.stats), _lim(env.config.limits), _coalesce(env.config.coalesce) {}
   ~URingEngine() override;
   int prepare(std::string& what) override;
   void run() override;
@@ -117,6 +131,8 @@ class URingEngine final : public Engine {
   io_uring_sqe* sqe(uint64_t user_data);
   void make_room();
   void wait();
+  uint32_t next_hold();
+  void wait_held(uint32_t hold);
   void flush_sq();
   void submit_all();
   char* buffer(unsigned bid) { return _bufs + static_cast<size_t>(bid) * kBufSize; }
@@ -153,6 +169,7 @@ class URingEngine final : public Engine {
   io_uring _ring{};
   bool _ring_ready = false;
   bool _sqpoll = false;
+  bool _min_wait = false;  // the kernel holds wake-ups back itself (IORING_FEAT_MIN_TIMEOUT)
   io_uring_buf_ring* _br = nullptr;
   size_t _br_bytes = 0;
   char* _bufs = nullptr;
@@ -172,6 +189,11 @@ class URingEngine final : public Engine {
   // SQPOLL thread; a kernel that refuses it (before 6.4) gets a timeout re-armed per tick.
   bool _tick_multishot = true;
   SendOp* _sends = nullptr;  // every SendOp not yet freed, orphans included
+  uint32_t _sends_queued = 0;  // sends prepared since the last wait: their completions come at once
+  Coalescer _coalesce;
+  uint64_t _wait_began_us = 0;  // --coalesce: when the last wait began
+  uint64_t _woke_us = 0;        // ... when it returned
+  uint64_t _requests_at_wake = 0;
   DateCache _date;
   std::unique_ptr<OutBatch> _out;
 };
@@ -222,7 +244,9 @@ int URingEngine::setup_ring(std::string& what) {
     int r = io_uring_queue_init_params(kSqEntries, &_ring, &p);
     if (r == 0) {
       _ring_ready = true;
+      _min_wait = (p.features & IORING_FEAT_MIN_TIMEOUT) != 0;
       store_relaxed(_env.stats.uring_setup_flags, tries[i]);
+      store_relaxed(_env.stats.uring_features, p.features);
       err = 0;
       break;
     }
@@ -325,26 +349,92 @@ void URingEngine::make_room() {
   }
 }
 
+// The previous pass is over: tell the controller what it served; the hold for the next wait.
+uint32_t URingEngine::next_hold() {
+  if (!_coalesce.enabled()) return 0;
+  uint64_t now = mono_us();
+  uint64_t requests = _env.stats.requests.load(std::memory_order_relaxed);
+  if (_woke_us) _coalesce.after_pass(requests - _requests_at_wake, _woke_us - _wait_began_us, now);
+  uint32_t hold = _coalesce.hold_us();
+  store_relaxed(_env.stats.coalesce_hold_us, hold);
+  _wait_began_us = now;
+  return hold;
+}
+
 // The one blocking point: submit what this iteration prepared and wait for a completion.
 void URingEngine::wait() {
-  if (!_sqpoll) {
+  uint32_t hold = next_hold();
+  if (hold) {
+    bump(_env.stats.coalesced_waits);
+    wait_held(hold);
+  } else if (!_sqpoll) {
     // wait_nr 1: liburing enters exactly once, submitting and waiting in the same call.
     _sys.counted_io_uring_enter();
     io_uring_submit_and_wait(&_ring, 1);
-    return;
+  } else {
+    // SQPOLL: the kernel thread takes the SQEs from the tail; enter only to wake it when it
+    // sleeps, and to wait when no completion is there yet.
+    flush_sq();
+    io_uring_smp_mb();
+    if (IO_URING_READ_ONCE(*_ring.sq.kflags) & IORING_SQ_NEED_WAKEUP) {
+      _sys.counted_io_uring_enter();
+      io_uring_enter(_ring.ring_fd, 0, 0, IORING_ENTER_SQ_WAKEUP, nullptr);
+    }
+    if (io_uring_cq_ready(&_ring) == 0) {
+      _sys.counted_io_uring_enter();
+      io_uring_enter(_ring.ring_fd, 0, 1, IORING_ENTER_GETEVENTS, nullptr);
+    }
   }
-  // SQPOLL: the kernel thread takes the SQEs from the tail; enter only to wake it when it
-  // sleeps, and to wait when no completion is there yet.
-  flush_sq();
-  io_uring_smp_mb();
-  if (IO_URING_READ_ONCE(*_ring.sq.kflags) & IORING_SQ_NEED_WAKEUP) {
-    _sys.counted_io_uring_enter();
-    io_uring_enter(_ring.ring_fd, 0, 0, IORING_ENTER_SQ_WAKEUP, nullptr);
+  _sends_queued = 0;
+  if (_coalesce.enabled()) {
+    _woke_us = mono_us();
+    _requests_at_wake = _env.stats.requests.load(std::memory_order_relaxed);
   }
-  if (io_uring_cq_ready(&_ring) == 0) {
-    _sys.counted_io_uring_enter();
-    io_uring_enter(_ring.ring_fd, 0, 1, IORING_ENTER_GETEVENTS, nullptr);
+}
+
+// A wait whose wake-up is held back up to `hold` µs: the kernel returns once a batch of
+// completions is there (the sends just submitted, which complete at once, plus the target batch)
+// or, after `hold`, once there is any; a completion after an idle spell longer than `hold`
+// returns at once. With DEFER_TASKRUN the task is not even woken before then. Without the
+// kernel's min-wait (before Linux 6.12) the worker pauses first, as the readiness engines do.
+void URingEngine::wait_held(uint32_t hold) {
+  if (!_min_wait) {
+    _sys.nanosleep_us(hold);
+    if (!_sqpoll) {
+      _sys.counted_io_uring_enter();
+      io_uring_submit_and_wait(&_ring, 1);
+      return;
+    }
   }
+  unsigned to_submit = 0;
+  if (_sqpoll) {
+    flush_sq();
+    io_uring_smp_mb();
+    if (IO_URING_READ_ONCE(*_ring.sq.kflags) & IORING_SQ_NEED_WAKEUP) {
+      _sys.counted_io_uring_enter();
+      io_uring_enter(_ring.ring_fd, 0, 0, IORING_ENTER_SQ_WAKEUP, nullptr);
+    }
+    if (!_min_wait) {
+      if (io_uring_cq_ready(&_ring) == 0) {
+        _sys.counted_io_uring_enter();
+        io_uring_enter(_ring.ring_fd, 0, 1, IORING_ENTER_GETEVENTS, nullptr);
+      }
+      return;
+    }
+  } else {
+    flush_sq();
+    to_submit = io_uring_sq_ready(&_ring);
+  }
+  GeteventsArg arg{};
+  arg.sigmask_sz = _NSIG / 8;
+  arg.min_wait_usec = hold;
+  _sys.counted_io_uring_enter();
+  int r = io_uring_enter2(_ring.ring_fd, to_submit, _sends_queued + Coalescer::batch(),
+                          IORING_ENTER_GETEVENTS | IORING_ENTER_EXT_ARG,
+                          reinterpret_cast<sigset_t*>(&arg), sizeof(arg));
+  // A kernel that claims the feature but refuses the argument would make this loop spin:
+  // pause instead from now on.
+  if (r == -EINVAL || (r == -1 && errno == EINVAL)) _min_wait = false;
 }
 
 // Before run() returns: closes queued in this iteration must still happen.
@@ -376,9 +466,10 @@ void URingEngine::recycle(unsigned bid) {
 // ---- arming ----
 
 void URingEngine::arm_accept(size_t li) {
-  // Accepted sockets are non-blocking like everywhere else; io_uring polls them itself.
+  // Accepted sockets stay blocking: io_uring then waits for room itself when a send meets a
+  // full socket buffer (an O_NONBLOCK socket would complete that send with -EAGAIN instead).
   io_uring_prep_multishot_accept(sqe(kAccept | (li << 3)), _env.listeners[li].get(), nullptr,
-                                 nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
+                                 nullptr, SOCK_CLOEXEC);
   _accepting[li] = true;
 }
 
@@ -637,6 +728,7 @@ void URingEngine::submit_send(SendOp* op) {
   const iovec* iov;
   int cnt = pending_iov(*op->out, &iov);
   io_uring_sqe* s = sqe(reinterpret_cast<uint64_t>(op));
+  _sends_queued++;
   if (cnt == 1) {
     io_uring_prep_send(s, op->fd, iov[0].iov_base, iov[0].iov_len, MSG_NOSIGNAL);
   } else {
@@ -655,6 +747,17 @@ void URingEngine::on_sent(SendOp* op, int res) {
   int fd = op->fd;
   Conn& c = _conns[static_cast<size_t>(fd)];
   URingConn& u = _uc[static_cast<size_t>(fd)];
+  if (res == -EAGAIN || res == -EINTR || res == -ENOBUFS) {
+    // Refused for now, not failed: output owed to the client is never dropped. Wait until the
+    // socket is writable, then send the rest (a poll linked to the send).
+    bump(_env.stats.partial_writes);
+    if (io_uring_sq_space_left(&_ring) < 2) make_room();  // the pair must go in together
+    io_uring_sqe* poll = sqe(kIgnore);
+    io_uring_prep_poll_add(poll, fd, POLLOUT);
+    poll->flags |= IOSQE_IO_LINK;
+    submit_send(op);
+    return;
+  }
   if (res < 0) {
     u.send = nullptr;
     free_send(op);

@@ -11,7 +11,7 @@
 //   void b_forget(int fd)                           the connection is about to be closed
 //   void b_listener(size_t i, bool on)              pause or resume listener i
 //   void b_listener_closed(size_t i)                listener i is about to be closed
-// and its run() loop, which calls begin_iteration() after each wait, then on_wake(),
+// and its run() loop, which calls before_wait() before and begin_iteration() after each wait, then on_wake(),
 // on_timer(), on_listener(i) or on_conn(fd, c, ready) per readiness, and stops when
 // finished() says so.
 #pragma once
@@ -22,6 +22,7 @@
 #include <string>
 #include <vector>
 
+#include "coalesce.h"
 #include "conn_ops.h"
 #include "engine.h"
 #include "session.h"
@@ -35,7 +36,8 @@ enum class Interest { read, write };
 template <class Backend>
 class ReadinessEngine : public Engine {
  public:
-  explicit ReadinessEngine(WorkerEnv& env) : _env(env), _sys(env.stats), _lim(env.config.limits) {}
+  explicit ReadinessEngine(WorkerEnv& env)
+      : _env(env), _sys(env.stats), _lim(env.config.limits), _coalesce(env.config.coalesce) {}
   ~ReadinessEngine() override {
     // Teardown, not the hot path: plain close, not counted.
     for (size_t fd = 0; fd < _conns.size(); fd++) {
@@ -68,10 +70,30 @@ class ReadinessEngine : public Engine {
   // The loop is over: an immediate stop, or a graceful one with nothing left open.
   bool finished() const { return _stop == kImmediate || (stopping() && _open == 0); }
 
+  // The previous pass is over: tell the controller what it served, then hold this wait's
+  // wake-up back by sleeping first, when the controller says so.
+  void before_wait() {
+    if (!_coalesce.enabled()) return;
+    uint64_t now = mono_us();
+    uint64_t requests = _env.stats.requests.load(std::memory_order_relaxed);
+    if (_woke_us) _coalesce.after_pass(requests - _requests_at_wake, _woke_us - _wait_began_us, now);
+    uint32_t hold = _coalesce.hold_us();
+    store_relaxed(_env.stats.coalesce_hold_us, hold);
+    _wait_began_us = now;
+    if (hold) {
+      bump(_env.stats.coalesced_waits);
+      _sys.nanosleep_us(hold);
+    }
+  }
+
   void begin_iteration() {
     _env.pass_quiescent_point();  // no table pointer is held across iterations (reload QSBR)
     _date.refresh();
     _now_ms = mono_ms();
+    if (_coalesce.enabled()) {
+      _woke_us = mono_us();
+      _requests_at_wake = _env.stats.requests.load(std::memory_order_relaxed);
+    }
   }
 
   // ---- the worker's own fds ----
@@ -287,6 +309,10 @@ class ReadinessEngine : public Engine {
   WorkerEnv& _env;
   Sys _sys;
   const Limits& _lim;
+  Coalescer _coalesce;
+  uint64_t _wait_began_us = 0;  // --coalesce: when the last wait (with its hold) began
+  uint64_t _woke_us = 0;        // ... when it returned
+  uint64_t _requests_at_wake = 0;
   Fd _timer;
   ReserveFd _reserve;
   std::vector<Conn> _conns;  // indexed by fd

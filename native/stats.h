@@ -18,7 +18,10 @@
   X(sys_epoll_wait) X(sys_accept) X(sys_read) X(sys_write) X(sys_close) X(sys_epoll_ctl)       \
   X(sys_other)                                                                                 \
   X(sys_poll) X(sys_select) X(sys_io_uring_enter) /* the waits of the other engines */          \
-  X(loops)           /* event-loop iterations (one blocking wait each) */                      \
+  X(sys_nanosleep)   /* --coalesce: the pauses that hold a readiness engine's wake-up back */  \
+  X(loops)           /* event-loop iterations (one blocking wait, a wake-up, each) */          \
+  X(coalesced_waits) /* waits that held their wake-up back (--coalesce) */                     \
+  X(coalesce_hold_us) /* the hold the worker's next wait uses, µs (a gauge; 0: none) */         \
   X(events)          /* readiness events returned by all waits */                              \
   X(partial_writes)  /* writes the socket took only part of */                                 \
   X(parse_errors)    /* requests answered 4xx/5xx by the parser and closed */                  \
@@ -32,7 +35,8 @@
   X(thread_user_us)  /* blocking engine: user CPU of connection threads that have ended */   \
   X(thread_sys_us)   /* ... their system CPU (live threads are read from /proc) */             \
   X(thread_cs_voluntary) X(thread_cs_involuntary) /* ... their context switches */             \
-  X(uring_setup_flags) /* io_uring engine: the IORING_SETUP_* flags the ring got (a gauge) */
+  X(uring_setup_flags) /* io_uring engine: the IORING_SETUP_* flags the ring got (a gauge) */ \
+  X(uring_features)  /* io_uring engine: the IORING_FEAT_* flags the kernel offers (a gauge) */
 
 namespace vw {
 

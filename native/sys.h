@@ -88,6 +88,12 @@ class Sys {
     count(_s.sys_select);
     return ::select(nfds, rd, wr, ex, timeout);
   }
+  // A relative sleep on CLOCK_MONOTONIC (hrtimer-backed); --coalesce's pause.
+  int nanosleep_us(uint32_t us) {
+    count(_s.sys_nanosleep);
+    timespec ts{static_cast<time_t>(us / 1000000), static_cast<long>(us % 1000000) * 1000};
+    return ::clock_nanosleep(CLOCK_MONOTONIC, 0, &ts, nullptr);
+  }
   void* mmap_stack(size_t len) {
     count(_s.sys_other);
     return ::mmap(nullptr, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);

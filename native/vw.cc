@@ -130,6 +130,12 @@ bool read_config(Napi::Object o, Config& c) {
   uint32_t priority = 0, backlog = 0;
   if (!get_string(o, "engine", c.engine)) return false;
   c.sqpoll = o.Get("sqpoll").ToBoolean().Value();
+  std::string coalesce;
+  if (!get_string(o, "coalesce", coalesce) || !get_u32(o, "coalesceUs", c.coalesce.bound_us))
+    return false;
+  c.coalesce.mode = coalesce == "off"     ? CoalesceMode::off
+                    : coalesce == "fixed" ? CoalesceMode::fixed
+                                          : CoalesceMode::adaptive;
   if (!get_string(o, "policy", policy) || !get_u32(o, "priority", priority) ||
       !get_u32(o, "backlog", backlog))
     return false;

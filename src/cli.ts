@@ -28,6 +28,9 @@ A CPU-pinned, real-time HTTP/1.1 server: one SCHED_FIFO worker thread per CPU.
                            blocking (a thread per connection)
       --sqpoll             with --engine uring: a kernel thread polls the submission queue
                            (fewer system calls, its CPU time is counted with the worker's)
+      --coalesce auto|off|US  hold a busy worker's wake-ups back so requests are answered in
+                           batches (auto: adaptive, at most 250 us; US: a fixed hold in us;
+                           off: wake per ready batch) (default: auto)
   -w, --workers N          number of workers (default: one per allowed CPU)
   -c, --cpus LIST          CPUs to pin workers to, e.g. 0-3,6 (default: all allowed)
       --policy P           fifo | rr | other (default fifo)
@@ -70,6 +73,7 @@ Stop with Ctrl-C or SIGTERM (graceful, 5 s at most); a second signal stops at on
 const serveSpec = {
   engine: { type: "string", short: "e" },
   sqpoll: { type: "boolean" },
+  coalesce: { type: "string" },
   port: { type: "string", short: "p" },
   listen: { type: "string", short: "a", multiple: true },
   workers: { type: "string", short: "w" },
@@ -154,6 +158,7 @@ async function serveCommand(args: string[]): Promise<number> {
   const options: Options = {
     engine: v.engine,
     sqpoll: v.sqpoll,
+    coalesce: v.coalesce,
     port: num("port", v.port),
     listen: v.listen,
     workers: num("workers", v.workers),

@@ -20,6 +20,7 @@ export type Engine = (typeof engines)[number];
 export interface Options {
   engine?: string;
   sqpoll?: boolean; // --engine uring only: a kernel thread polls the submission queue
+  coalesce?: string; // "auto" | "off" | microseconds
   port?: number;
   listen?: string[];
   workers?: number;
@@ -49,6 +50,7 @@ export interface Options {
 export interface Config {
   engine: Engine;
   sqpoll: boolean;
+  coalesce: Coalesce;
   listen: NativeListen[];
   workers: number | undefined;
   cpus: string | undefined;
@@ -67,6 +69,32 @@ export interface Config {
   user: string | undefined;
   content: ContentOptions;
   watch: boolean;
+}
+
+/**
+ * --coalesce: how long a worker may hold a wake-up back so requests that arrive close together
+ * are answered in one pass. `auto` adapts the hold between 0 and `boundUs` µs by the batches it
+ * yields; `fixed` always holds `boundUs` µs between busy passes; `off` wakes per ready batch.
+ */
+export interface Coalesce {
+  mode: "auto" | "fixed" | "off";
+  boundUs: number; // the most a wake-up is held back, µs
+}
+
+/** The ceiling `--coalesce auto` adapts within, µs: the most latency it can add to a request. */
+export const coalesceAutoBoundUs = 250;
+const coalesceMaxUs = 100_000;
+
+/** "auto" | "off" | a whole number of microseconds (1 to 100000) → the setting. */
+export function parseCoalesce(text: string): Coalesce {
+  if (text === "auto") return { mode: "auto", boundUs: coalesceAutoBoundUs };
+  if (text === "off") return { mode: "off", boundUs: 0 };
+  if (!/^\d+$/.test(text) || Number(text) < 1 || Number(text) > coalesceMaxUs) {
+    throw new ConfigError(
+      `--coalesce ${text}: write auto, off, or a hold in microseconds from 1 to ${coalesceMaxUs} (e.g. --coalesce 200)`,
+    );
+  }
+  return { mode: "fixed", boundUs: Number(text) };
 }
 
 export const defaults = {
@@ -146,6 +174,7 @@ export function resolveConfig(o: Options): Config {
   return {
     engine: engine as Engine,
     sqpoll: o.sqpoll ?? false,
+    coalesce: parseCoalesce(o.coalesce ?? "auto"),
     listen,
     workers: o.workers === undefined ? undefined : integer("--workers", o.workers, 1, 4096),
     cpus: o.cpus,
@@ -178,6 +207,8 @@ export function toNative(c: Config, cpus: number[]): NativeConfig {
   return {
     engine: c.engine,
     sqpoll: c.sqpoll,
+    coalesce: c.coalesce.mode,
+    coalesceUs: c.coalesce.boundUs,
     cpus,
     listen: c.listen,
     policy: c.policy,

@@ -75,7 +75,19 @@ export const FIELD_METRICS: Readonly<Record<string, FieldMetric | "internal">> =
   sys_poll: syscall("poll"),
   sys_select: syscall("select"),
   sys_io_uring_enter: syscall("io_uring_enter"),
-  loops: { family: "vw_loop_iterations_total", type: "counter", help: "Event loop iterations of the worker (one blocking wait each)." },
+  sys_nanosleep: syscall("nanosleep"),
+  loops: {
+    family: "vw_wakeups_total",
+    type: "counter",
+    help: "Wake-ups of the worker: returns from its blocking wait (event loop iterations). Requests per wake-up is what --coalesce raises.",
+  },
+  coalesced_waits: { family: "vw_coalesced_waits_total", type: "counter", help: "Waits whose wake-up --coalesce held back so that requests arriving close together were answered in one pass." },
+  coalesce_hold_us: {
+    family: "vw_coalesce_hold_seconds",
+    type: "gauge",
+    help: "How long the worker's next wait may hold its wake-up back (--coalesce), in seconds; 0 when it holds none.",
+    scale: 1e-6,
+  },
   events: { family: "vw_events_total", type: "counter", help: "Readiness events (io_uring: completions) the worker's waits returned." },
   partial_writes: { family: "vw_partial_writes_total", type: "counter", help: "Writes the socket took only part of (the rest waited for the socket to drain)." },
   parse_errors: { family: "vw_parse_errors_total", type: "counter", help: "Requests the parser refused (answered 4xx/5xx, connection closed)." },
@@ -94,6 +106,11 @@ export const FIELD_METRICS: Readonly<Record<string, FieldMetric | "internal">> =
     family: "vw_io_uring_setup_flags",
     type: "gauge",
     help: "With --engine uring: the IORING_SETUP_* bits the worker's ring got (SQPOLL 2, COOP_TASKRUN 256, SINGLE_ISSUER 4096, DEFER_TASKRUN 8192); 0 otherwise.",
+  },
+  uring_features: {
+    family: "vw_io_uring_features",
+    type: "gauge",
+    help: "With --engine uring: the IORING_FEAT_* bits the kernel offers (MIN_TIMEOUT 32768: it can hold a wait's wake-up back itself); 0 otherwise.",
   },
 };
 

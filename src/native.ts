@@ -21,6 +21,8 @@ export interface NativeLimits {
 export interface NativeConfig {
   engine: string;
   sqpoll: boolean;
+  coalesce: "auto" | "fixed" | "off";
+  coalesceUs: number; // the most a wake-up is held back, µs
   cpus: number[];
   listen: NativeListen[];
   policy: "fifo" | "rr" | "other";

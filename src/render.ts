@@ -62,13 +62,14 @@ function kindsPerReq(w: WorkerInterval): string {
   const k = (n: number): string => (r > 0 ? (n / r).toFixed(2) : "-");
   const sc = w.syscalls;
   const wait = sc.epoll_wait + sc.poll + sc.select + sc.io_uring_enter; // whichever the engine blocks in
-  return `wait ${k(wait)} acc ${k(sc.accept)} rd ${k(sc.read)} wr ${k(sc.write)} cl ${k(sc.close)} ctl ${k(sc.epoll_ctl)} oth ${k(sc.other)}`;
+  return `wait ${k(wait)} acc ${k(sc.accept)} rd ${k(sc.read)} wr ${k(sc.write)} cl ${k(sc.close)} ctl ${k(sc.epoll_ctl)} slp ${k(sc.nanosleep)} oth ${k(sc.other)}`;
 }
 
 function workerLine(w: WorkerInterval, secs: number): string {
   return (
     `  w${w.id} cpu ${w.cpu}  req/s ${fmt(w.rps)}  sys/req ${fmt(w.syscalls_per_req, 2)} (${kindsPerReq(w)})` +
-    `  ev/wait ${fmt(w.events_per_wait, 1)}  cs/s vol ${fmt(w.cs_voluntary / secs)} inv ${fmt(w.cs_involuntary / secs)}` +
+    `  ev/wait ${fmt(w.events_per_wait, 1)}  wake/s ${fmt(w.wakeups_per_s)} req/wake ${fmt(w.req_per_wakeup, 1)} hold ${w.hold_us}us` +
+    `  cs/s vol ${fmt(w.cs_voluntary / secs)} inv ${fmt(w.cs_involuntary / secs)}` +
     `  us ${fmt(w.user_pct)}% sy ${fmt(w.sys_pct)}%  net rx/tx ${w.net_rx}/${w.net_tx}`
   );
 }
@@ -87,12 +88,14 @@ export function summary(total: Interval): string {
   lines.push(
     `  all: ${total.syscalls} syscalls (${fmt(total.syscalls_per_req, 2)}/req), ` +
       `${total.cs_voluntary + total.cs_involuntary} context switches (${fmt(total.cs_per_req, 3)}/req), ` +
+      `${total.wakeups} wake-ups (${fmt(total.req_per_wakeup, 1)} req/wake), ` +
       `${cpuUs(all, total.requests)} cpu µs/req, ${total.accepted} connections, ${total.errors} 4xx/5xx`,
   );
   for (const w of total.workers) {
     lines.push(
       `  worker ${w.id} cpu ${w.cpu}: ${w.requests} requests, ${fmt(w.syscalls_per_req, 2)} syscalls/req (${kindsPerReq(w)}), ` +
-        `${fmt(w.cs_per_req, 3)} cs/req (vol ${w.cs_voluntary} inv ${w.cs_involuntary}), ${cpuUs(w, w.requests)} cpu µs/req, us ${fmt(w.user_pct)}% sy ${fmt(w.sys_pct)}%`,
+        `${fmt(w.cs_per_req, 3)} cs/req (vol ${w.cs_voluntary} inv ${w.cs_involuntary}), ` +
+        `${w.wakeups} wake-ups (${fmt(w.req_per_wakeup, 1)} req/wake, ${w.coalesced_waits} held), ${cpuUs(w, w.requests)} cpu µs/req, us ${fmt(w.user_pct)}% sy ${fmt(w.sys_pct)}%`,
     );
   }
   return lines.join("\n");

@@ -9,7 +9,7 @@ export interface WorkerIdentity {
   tid: number;
 }
 
-export const syscallKinds = ["epoll_wait", "accept", "read", "write", "close", "epoll_ctl", "other", "poll", "select", "io_uring_enter"] as const;
+export const syscallKinds = ["epoll_wait", "accept", "read", "write", "close", "epoll_ctl", "other", "poll", "select", "io_uring_enter", "nanosleep"] as const;
 /** The kinds an engine blocks in (io_uring_enter also submits); one per loop iteration at most. */
 export const waitKinds = ["epoll_wait", "poll", "select", "io_uring_enter"] as const;
 export type SyscallKind = (typeof syscallKinds)[number];
@@ -26,6 +26,15 @@ export interface WorkerInterval {
   syscalls: Record<"total" | SyscallKind, number>;
   syscalls_per_req: number | null;
   events_per_wait: number | null;
+  /** Returns from the worker's blocking wait (loop iterations): each one can cost two context switches. */
+  wakeups: number;
+  wakeups_per_s: number;
+  /** Requests answered per wake-up: what --coalesce raises, and what divides context switches per request. */
+  req_per_wakeup: number | null;
+  /** Waits whose wake-up --coalesce held back. */
+  coalesced_waits: number;
+  /** The hold the worker's next wait uses, µs, at the end of the interval (0: none). */
+  hold_us: number;
   cs_voluntary: number;
   cs_involuntary: number;
   cs_per_req: number | null;
@@ -51,6 +60,8 @@ export interface Interval {
   timeouts: number;
   syscalls: number;
   syscalls_per_req: number | null;
+  wakeups: number;
+  req_per_wakeup: number | null;
   cs_voluntary: number;
   cs_involuntary: number;
   cs_per_req: number | null;
@@ -141,6 +152,11 @@ export class Sampler {
         syscalls,
         syscalls_per_req: roundOrNull(per(total, requests)),
         events_per_wait: roundOrNull(per(d("events"), waitKinds.reduce((n, k) => n + syscalls[k], 0)), 2),
+        wakeups: d("loops"),
+        wakeups_per_s: round(d("loops") / secs, 1),
+        req_per_wakeup: roundOrNull(per(requests, d("loops")), 2),
+        coalesced_waits: d("coalesced_waits"),
+        hold_us: b.counters[i].coalesce_hold_us ?? 0,
         cs_voluntary: cv,
         cs_involuntary: ci,
         cs_per_req: roundOrNull(per(cv + ci, requests), 4),
@@ -157,6 +173,7 @@ export class Sampler {
       this.workers.reduce((s, _w, i) => s + (b.counters[i][k] ?? 0) - (a.counters[i][k] ?? 0), 0);
     const requests = sum((w) => w.requests);
     const syscalls = sum((w) => w.syscalls.total);
+    const wakeups = sum((w) => w.wakeups);
     const cv = sum((w) => w.cs_voluntary);
     const ci = sum((w) => w.cs_involuntary);
     const n = Math.max(workers.length, 1);
@@ -173,6 +190,8 @@ export class Sampler {
       timeouts: sumCounter("timeouts"),
       syscalls,
       syscalls_per_req: roundOrNull(per(syscalls, requests)),
+      wakeups,
+      req_per_wakeup: roundOrNull(per(requests, wakeups), 2),
       cs_voluntary: cv,
       cs_involuntary: ci,
       cs_per_req: roundOrNull(per(cv + ci, requests), 4),

@@ -43,13 +43,30 @@ function uringLine(flags: number, sqpoll: boolean): string {
   return `io_uring: ${text} (the kernel refused ${missing}; fell back)`;
 }
 
+const IORING_FEAT_MIN_TIMEOUT = 1 << 15; // Linux 6.12: the kernel holds a wait's wake-up back itself
+
+/** One line when --coalesce cannot work the way it does best under this engine or kernel. */
+function coalesceLine(config: Config, uringFeatures: number): string | undefined {
+  if (config.coalesce.mode === "off") return undefined;
+  if (config.engine === "blocking") {
+    return "vw: --coalesce does not apply to --engine blocking (each connection's thread wakes on its own read)";
+  }
+  if (config.engine === "uring" && !(uringFeatures & IORING_FEAT_MIN_TIMEOUT)) {
+    return "vw: this kernel's io_uring has no min-wait timeout (Linux 6.12+); --coalesce pauses before a held wait instead";
+  }
+  return undefined;
+}
+
 /** Prints the start lines; false when a refused real-time policy is fatal. */
 function report(server: Server, config: Config, say: (line: string) => void): boolean {
   for (const w of server.workers) {
     const prio = w.policy === "SCHED_OTHER" ? "" : ` ${w.priority}`;
     say(`worker ${w.id}  cpu ${w.cpu} (getcpu ${w.getcpu})  ${w.policy}${prio}  tid ${w.tid}`);
   }
-  if (config.engine === "uring") say(uringLine(server.stats.snapshot()[0]?.uring_setup_flags ?? 0, config.sqpoll));
+  const first = server.stats.snapshot()[0];
+  if (config.engine === "uring") say(uringLine(first?.uring_setup_flags ?? 0, config.sqpoll));
+  const coalesce = coalesceLine(config, first?.uring_features ?? 0);
+  if (coalesce) console.error(coalesce);
   for (const l of server.listen) {
     say(`listening on ${l.address}${l.family === 6 && l.host === "::" ? " (IPv4 and IPv6)" : ""}`);
   }
