@@ -1,5 +1,6 @@
 // render.ts: the live view's text: one line per interval with a header that repeats, an
 // optional line per worker, and the summary printed at exit.
+import { activeRate } from "./activity";
 import type { Interval, WorkerInterval } from "./sampler";
 
 const HEADER_EVERY = 20;
@@ -74,19 +75,23 @@ function workerLine(w: WorkerInterval, secs: number): string {
   );
 }
 
-/** The summary at exit: the first line is stable (scripts and tests read it). */
+/**
+ * The summary at exit: the first line is stable (scripts and tests read it): requests, the
+ * seconds from the first request to the last (uptime when under two polls), and their rate.
+ */
 export function summary(total: Interval): string {
   const cpuUs = (w: { user_pct: number; sys_pct: number }, req: number): string =>
     req > 0 ? (((w.user_pct + w.sys_pct) / 100) * total.interval_s * 1e6 / req).toFixed(2) : "-";
+  const served = activeRate(total.requests, total.active_s, total.interval_s);
   const lines = [
-    `vw: ${total.requests} requests in ${total.interval_s.toFixed(1)} s, ${Math.round(total.rps)} req/s`,
+    `vw: ${total.requests} requests in ${served.seconds.toFixed(1)} s, ${Math.round(served.rps)} req/s`,
   ];
   const all = {
     user_pct: total.workers.reduce((s, w) => s + w.user_pct, 0),
     sys_pct: total.workers.reduce((s, w) => s + w.sys_pct, 0),
   };
   lines.push(
-    `  all: ${total.syscalls} syscalls (${fmt(total.syscalls_per_req, 2)}/req), ` +
+    `  all: up ${total.interval_s.toFixed(1)} s, ${total.syscalls} syscalls (${fmt(total.syscalls_per_req, 2)}/req), ` +
       `${total.cs_voluntary + total.cs_involuntary} context switches (${fmt(total.cs_per_req, 3)}/req), ` +
       `${total.wakeups} wake-ups (${fmt(total.req_per_wakeup, 1)} req/wake), ` +
       `${cpuUs(all, total.requests)} cpu µs/req, ${total.accepted} connections, ${total.errors} 4xx/5xx`,

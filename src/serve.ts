@@ -11,6 +11,7 @@ import { LiveView, summary } from "./render";
 import { fdLimitNotice } from "./limits";
 import { startedByNpm, watchParent } from "./parent-watch";
 import { dropTarget, dropTo } from "./privileges";
+import { ActivityWindow } from "./activity";
 import { Sampler } from "./sampler";
 
 export interface ViewOptions {
@@ -90,7 +91,8 @@ export async function serve(config: Config, view: ViewOptions): Promise<number> 
   // With --json, stdout carries NDJSON only: everything else goes to stderr.
   const say = view.json ? (l: string) => console.error(l) : (l: string) => console.log(l);
   const identities = server.workers.map((w) => ({ id: w.id, cpu: w.cpu, tid: w.tid }));
-  const sampler = new Sampler(server.stats, identities);
+  const activity = new ActivityWindow(() => server.stats.sum("requests")).start();
+  const sampler = new Sampler(server.stats, identities, process.pid, activity);
   const live = new LiveView(view.verbose);
   // Built in TS off the hot path, checked by the addon, then swapped in whole; a broken new
   // table is refused and the old one keeps serving.
@@ -164,6 +166,10 @@ export async function serve(config: Config, view: ViewOptions): Promise<number> 
       void server.stop().then(() => {
         clearInterval(tick);
         control?.close();
+        activity.poll();
+        activity.stop();
+        // NDJSON: the partial last interval too, so the lines sum to the whole run.
+        if (view.json) process.stdout.write(`${JSON.stringify(sampler.next())}\n`);
         const text = summary(sampler.total());
         if (view.json) console.error(text);
         else console.log(text);
