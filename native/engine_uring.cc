@@ -395,7 +395,7 @@ void URingEngine::wait() {
 // A wait whose wake-up is held back up to `hold` µs: the kernel returns once a batch of
 // completions is there (the sends just submitted, which complete at once, plus the target batch)
 // or, after `hold`, once there is any; a completion after an idle spell longer than `hold`
-// returns at once. With DEFER_TASKRUN the task is not even woken before then. Without the
+// returns at once (kernel: io_cqring_min_timer_wakeup switches to the general timeout). With DEFER_TASKRUN the task is not even woken before then. Without the
 // kernel's min-wait (before Linux 6.12) the worker pauses first, as the readiness engines do.
 void URingEngine::wait_held(uint32_t hold) {
   if (!_min_wait) {
@@ -425,9 +425,14 @@ void URingEngine::wait_held(uint32_t hold) {
     flush_sq();
     to_submit = io_uring_sq_ready(&_ring);
   }
+  // The general timeout must be set: without one the kernel ends the wait when min_wait_usec
+  // expires even with nothing to return (a held idle worker would wake every `hold`). With it,
+  // a wait that saw nothing by then waits on for the first completion.
+  static const __kernel_timespec kLongWait{10, 0};
   GeteventsArg arg{};
   arg.sigmask_sz = _NSIG / 8;
   arg.min_wait_usec = hold;
+  arg.ts = reinterpret_cast<uint64_t>(&kLongWait);
   _sys.counted_io_uring_enter();
   int r = io_uring_enter2(_ring.ring_fd, to_submit, _sends_queued + Coalescer::batch(),
                           IORING_ENTER_GETEVENTS | IORING_ENTER_EXT_ARG,
