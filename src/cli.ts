@@ -11,7 +11,7 @@ import { attach, defaultControlPath, requestReload } from "./control";
 import { cpusReport } from "./cpus-report";
 import { readConfigFile } from "./config-file";
 import { ConfigError, StartError } from "./errors";
-import { LiveView } from "./render";
+import { LEGEND, LiveView } from "./render";
 import { serve, type ViewOptions } from "./serve";
 
 const HELP = `Usage: vw [options]          serve
@@ -148,7 +148,7 @@ async function serveCommand(args: string[]): Promise<number> {
   const file = cli.config === undefined ? {} : readConfigFile(cli.config, serveSpec, ["config", "help", "version"]);
   const v = { ...file, ...cli } as typeof cli;
   if (v.help) {
-    console.log(HELP);
+    console.log(`${HELP}\n\n${LEGEND}`);
     return 0;
   }
   if (v.version) {
@@ -195,6 +195,7 @@ async function serveCommand(args: string[]): Promise<number> {
     verbose: v.verbose ?? false,
     metrics: v.metrics === undefined ? undefined : parseListen(v.metrics.replace(/^(?=:)/, "127.0.0.1")),
     control: v.control,
+    maxConnsGiven: v["max-conns"] !== undefined,
   };
   return serve(config, view);
 }

@@ -21,6 +21,8 @@ export interface ViewOptions {
   verbose: boolean;
   metrics: NativeListen | undefined;
   control: string | undefined;
+  /** --max-conns was given (flag or config file), not left at its default. */
+  maxConnsGiven: boolean;
 }
 
 function rtAdvice(code: string): string {
@@ -137,7 +139,7 @@ export async function serve(config: Config, view: ViewOptions): Promise<number> 
     control.close();
     return 1;
   }
-  const fdNotice = fdLimitNotice(config.maxConns, server.workers.length);
+  const fdNotice = fdLimitNotice(config.maxConns, server.workers.length, view.maxConnsGiven);
   if (fdNotice) console.error(`vw: ${fdNotice}`);
 
   // The interval timer also keeps Node's loop alive: the workers are native threads.

@@ -111,12 +111,25 @@ describe("fd exhaustion", () => {
     const fits = await startVw(["--workers", "1", "--quiet", "--max-conns", "100"], { wrap: ["prlimit", "--nofile=200:200"] });
     try {
       await waitFor(() => low.stderr().includes("open-file limit"), "the notice");
-      assert.match(low.stderr(), /^vw: open-file limit 200 .* holds about 136 connections per worker, below --max-conns 1000;/m);
+      assert.match(low.stderr(), /^vw: open-file limit 200 holds about 136 connections per worker, below --max-conns 1000; .*ulimit -Hn/m);
       assert.equal(low.stderr().split("open-file limit").length - 1, 1);
       assert.doesNotMatch(fits.stderr(), /open-file limit/);
     } finally {
       await low.stop();
       await fits.stop();
+    }
+  });
+
+  it("the default --max-conns says nothing unless a worker would get under 1024 connections", async () => {
+    const roomy = await startVw(["--workers", "1", "--quiet"], { wrap: ["prlimit", "--nofile=2000:2000"] });
+    const tight = await startVw(["--workers", "1", "--quiet"], { wrap: ["prlimit", "--nofile=500:500"] });
+    try {
+      await waitFor(() => tight.stderr().includes("open-file limit"), "the notice");
+      assert.match(tight.stderr(), /^vw: open-file limit 500 holds about 436 connections per worker, below 1024 per worker; /m);
+      assert.doesNotMatch(roomy.stderr(), /open-file limit/);
+    } finally {
+      await roomy.stop();
+      await tight.stop();
     }
   });
 

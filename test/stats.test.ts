@@ -187,8 +187,10 @@ describe("live view and summary", () => {
     assert.ok(headers.length >= 2, "the header repeats");
     assert.match(out, /^ {2}w0 cpu \d+ {2}req\/s/m);
     assert.match(out, /^vw: \d+ requests in /m);
-    assert.match(out, /^ {2}all: \d+ syscalls \([\d.]+\/req\), \d+ context switches/m);
+    assert.match(out, /^ {2}all: up [\d.]+ s, \d+ connections/m);
+    assert.match(out, /^ {4}\d+ syscalls \([\d.]+\/req\), \d+ context switches/m);
     assert.match(out, /^ {2}worker 0 cpu \d+: 30 requests/m);
+    for (const line of out.split("\n")) assert.ok([...line].length <= 80, `${[...line].length} columns: ${line}`);
   });
 });
 
