@@ -165,6 +165,7 @@ BlockingEngine::~BlockingEngine() {
 }
 
 int BlockingEngine::prepare(std::string& what) {
+  _sys.fail_waits_from_env();
   _timer.reset(timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC));
   itimerspec every_second{{1, 0}, {1, 0}};
   if (!_timer.valid() || timerfd_settime(_timer.get(), 0, &every_second, nullptr)) {
@@ -195,6 +196,14 @@ void BlockingEngine::run() {
   for (;;) {
     int n = _sys.poll(_pfds.data(), static_cast<nfds_t>(_pfds.size()), -1);
     bump(s.loops);
+    if (n < 0 && errno != EINTR) {
+      // Cannot happen with valid arguments; retrying would spin a real-time thread. Stop, the
+      // errno published for the launcher, which names it and exits non-zero.
+      store_relaxed(_env.stats.wait_errno, static_cast<uint64_t>(errno));
+      stop_all_now();
+      fold(_env.stats, _mine);
+      return;
+    }
     if (n > 0) bump(s.events, static_cast<uint64_t>(n));
     _now_ms = mono_ms();
     reap();

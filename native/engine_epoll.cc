@@ -83,7 +83,10 @@ void EpollEngine::run() {
     before_wait();
     int n = _sys.epoll_wait(_ep.get(), _events, kMaxEvents, -1);
     bump(s.loops);
-    if (n < 0) continue;  // EINTR: signals are blocked, but a debugger can still cause it
+    if (n < 0) {
+      if (wait_failed(errno)) return;  // EINTR: signals are blocked, but a debugger can cause it
+      continue;
+    }
     bump(s.events, static_cast<uint64_t>(n));
     begin_iteration();
     for (int i = 0; i < n; i++) {

@@ -92,7 +92,10 @@ void PollEngine::run() {
     before_wait();
     int n = _sys.poll(_pfds.data(), static_cast<nfds_t>(_pfds.size()), -1);
     bump(s.loops);
-    if (n < 0) continue;  // EINTR
+    if (n < 0) {
+      if (wait_failed(errno)) return;  // EINTR: signals are blocked, but a debugger can cause it
+      continue;
+    }
     bump(s.events, static_cast<uint64_t>(n));
     begin_iteration();
     // Connections first, downwards: closing one (even from the tick's sweep) moves only the

@@ -99,7 +99,10 @@ void SelectEngine::run() {
     _wr_ready = _wr;
     int n = _sys.select(_maxfd + 1, &_rd_ready, &_wr_ready, nullptr, nullptr);
     bump(s.loops);
-    if (n < 0) continue;  // EINTR
+    if (n < 0) {
+      if (wait_failed(errno)) return;  // EINTR: signals are blocked, but a debugger can cause it
+      continue;
+    }
     bump(s.events, static_cast<uint64_t>(n));
     begin_iteration();
     // Every fd up to the highest is tested. `left` (ready bits not yet seen) ends the scan early.

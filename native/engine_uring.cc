@@ -130,10 +130,11 @@ class URingEngine final : public Engine {
   // ---- the ring ----
   io_uring_sqe* sqe(uint64_t user_data);
   void make_room();
-  void wait();
+  int wait();
   uint32_t next_hold();
-  void wait_held(uint32_t hold);
+  int enter_held(unsigned to_submit, uint32_t hold);
   void flush_sq();
+  void wake_sq_thread();
   void submit_all();
   char* buffer(unsigned bid) { return _bufs + static_cast<size_t>(bid) * kBufSize; }
   void recycle(unsigned bid);
@@ -297,6 +298,7 @@ int URingEngine::prepare(std::string& what) {
     what = "io_uring: multishot recv needs Linux 6.0 or later";
     return ENOSYS;
   }
+  _sys.fail_waits_from_env();
   if (int err = setup_ring(what)) return err;
   if (int err = setup_buffers(what)) return err;
   _out = std::make_unique<OutBatch>();
@@ -337,12 +339,7 @@ void URingEngine::make_room() {
     }
     return;
   }
-  flush_sq();
-  io_uring_smp_mb();
-  if (IO_URING_READ_ONCE(*_ring.sq.kflags) & IORING_SQ_NEED_WAKEUP) {
-    _sys.counted_io_uring_enter();
-    io_uring_enter(_ring.ring_fd, 0, 0, IORING_ENTER_SQ_WAKEUP, nullptr);
-  }
+  wake_sq_thread();
   while (io_uring_sq_space_left(&_ring) == 0) {
     _sys.counted_io_uring_enter();
     io_uring_enter(_ring.ring_fd, 0, 0, IORING_ENTER_SQ_WAIT, nullptr);
@@ -361,85 +358,76 @@ uint32_t URingEngine::next_hold() {
   return hold;
 }
 
-// The one blocking point: submit what this iteration prepared and wait for a completion.
-void URingEngine::wait() {
+// SQPOLL: publish the prepared SQEs; the kernel thread takes them from the tail. Enter only to
+// wake it when it has gone to sleep.
+void URingEngine::wake_sq_thread() {
+  flush_sq();
+  io_uring_smp_mb();
+  if (IO_URING_READ_ONCE(*_ring.sq.kflags) & IORING_SQ_NEED_WAKEUP) {
+    _sys.counted_io_uring_enter();
+    io_uring_enter(_ring.ring_fd, 0, 0, IORING_ENTER_SQ_WAKEUP, nullptr);
+  }
+}
+
+// The one blocking point: submit what this iteration prepared and wait for a completion, the
+// wake-up held back when --coalesce says so. Returns 0, or the errno of a wait that cannot work.
+int URingEngine::wait() {
   uint32_t hold = next_hold();
-  if (hold) {
-    bump(_env.stats.coalesced_waits);
-    wait_held(hold);
-  } else if (!_sqpoll) {
+  if (hold) bump(_env.stats.coalesced_waits);
+  // Without the kernel's min-wait (before Linux 6.12) the worker pauses first, as the readiness
+  // engines do, then waits as usual.
+  if (hold && !_min_wait) _sys.nanosleep_us(hold);
+  const bool kernel_hold = hold && _min_wait;
+  int r = 0;
+  if (_sqpoll) {
+    wake_sq_thread();
+    if (kernel_hold) {
+      r = enter_held(0, hold);
+    } else if (io_uring_cq_ready(&_ring) == 0) {
+      _sys.counted_io_uring_enter();
+      r = io_uring_enter(_ring.ring_fd, 0, 1, IORING_ENTER_GETEVENTS, nullptr);
+    }
+  } else if (kernel_hold) {
+    flush_sq();
+    r = enter_held(io_uring_sq_ready(&_ring), hold);
+  } else {
     // wait_nr 1: liburing enters exactly once, submitting and waiting in the same call.
     _sys.counted_io_uring_enter();
-    io_uring_submit_and_wait(&_ring, 1);
-  } else {
-    // SQPOLL: the kernel thread takes the SQEs from the tail; enter only to wake it when it
-    // sleeps, and to wait when no completion is there yet.
-    flush_sq();
-    io_uring_smp_mb();
-    if (IO_URING_READ_ONCE(*_ring.sq.kflags) & IORING_SQ_NEED_WAKEUP) {
-      _sys.counted_io_uring_enter();
-      io_uring_enter(_ring.ring_fd, 0, 0, IORING_ENTER_SQ_WAKEUP, nullptr);
-    }
-    if (io_uring_cq_ready(&_ring) == 0) {
-      _sys.counted_io_uring_enter();
-      io_uring_enter(_ring.ring_fd, 0, 1, IORING_ENTER_GETEVENTS, nullptr);
-    }
+    r = io_uring_submit_and_wait(&_ring, 1);
   }
   _sends_queued = 0;
   if (_coalesce.enabled()) {
     _woke_us = mono_us();
     _requests_at_wake = _env.stats.requests.load(std::memory_order_relaxed);
   }
+  if (_sys.failing_waits()) r = -EINVAL;  // test hook: the impossible error
+  if (r >= 0) return 0;
+  int err = r == -1 ? errno : -r;  // liburing returns -errno; be safe with a libc-style -1
+  if (err == EINTR || err == ETIME || err == EAGAIN || err == EBUSY) return 0;  // wait again
+  if (kernel_hold && err == EINVAL && !_sys.failing_waits()) {
+    _min_wait = false;  // the kernel claims min-wait but refuses the argument: pause instead
+    return 0;
+  }
+  return err;
 }
 
-// A wait whose wake-up is held back up to `hold` µs: the kernel returns once a batch of
-// completions is there (the sends just submitted, which complete at once, plus the target batch)
-// or, after `hold`, once there is any; a completion after an idle spell longer than `hold`
-// returns at once (kernel: io_cqring_min_timer_wakeup switches to the general timeout). With DEFER_TASKRUN the task is not even woken before then. Without the
-// kernel's min-wait (before Linux 6.12) the worker pauses first, as the readiness engines do.
-void URingEngine::wait_held(uint32_t hold) {
-  if (!_min_wait) {
-    _sys.nanosleep_us(hold);
-    if (!_sqpoll) {
-      _sys.counted_io_uring_enter();
-      io_uring_submit_and_wait(&_ring, 1);
-      return;
-    }
-  }
-  unsigned to_submit = 0;
-  if (_sqpoll) {
-    flush_sq();
-    io_uring_smp_mb();
-    if (IO_URING_READ_ONCE(*_ring.sq.kflags) & IORING_SQ_NEED_WAKEUP) {
-      _sys.counted_io_uring_enter();
-      io_uring_enter(_ring.ring_fd, 0, 0, IORING_ENTER_SQ_WAKEUP, nullptr);
-    }
-    if (!_min_wait) {
-      if (io_uring_cq_ready(&_ring) == 0) {
-        _sys.counted_io_uring_enter();
-        io_uring_enter(_ring.ring_fd, 0, 1, IORING_ENTER_GETEVENTS, nullptr);
-      }
-      return;
-    }
-  } else {
-    flush_sq();
-    to_submit = io_uring_sq_ready(&_ring);
-  }
+// A wait whose wake-up the kernel holds back up to `hold` µs: it returns once a batch of
+// completions is there (the sends just submitted, which complete at once, plus the target
+// batch) or, after `hold`, once there is any; a completion after an idle spell longer than
+// `hold` returns at once (Linux: io_cqring_min_timer_wakeup then switches to the general
+// timeout). With DEFER_TASKRUN the task is not even woken before then.
+int URingEngine::enter_held(unsigned to_submit, uint32_t hold) {
   // The general timeout must be set: without one the kernel ends the wait when min_wait_usec
-  // expires even with nothing to return (a held idle worker would wake every `hold`). With it,
-  // a wait that saw nothing by then waits on for the first completion.
+  // expires even with nothing to return (a held idle worker would wake every `hold`).
   static const __kernel_timespec kLongWait{10, 0};
   GeteventsArg arg{};
   arg.sigmask_sz = _NSIG / 8;
   arg.min_wait_usec = hold;
   arg.ts = reinterpret_cast<uint64_t>(&kLongWait);
   _sys.counted_io_uring_enter();
-  int r = io_uring_enter2(_ring.ring_fd, to_submit, _sends_queued + Coalescer::batch(),
-                          IORING_ENTER_GETEVENTS | IORING_ENTER_EXT_ARG,
-                          reinterpret_cast<sigset_t*>(&arg), sizeof(arg));
-  // A kernel that claims the feature but refuses the argument would make this loop spin:
-  // pause instead from now on.
-  if (r == -EINVAL || (r == -1 && errno == EINVAL)) _min_wait = false;
+  return io_uring_enter2(_ring.ring_fd, to_submit, _sends_queued + Coalescer::batch(),
+                         IORING_ENTER_GETEVENTS | IORING_ENTER_EXT_ARG,
+                         reinterpret_cast<sigset_t*>(&arg), sizeof(arg));
 }
 
 // Before run() returns: closes queued in this iteration must still happen.
@@ -450,12 +438,7 @@ void URingEngine::submit_all() {
     io_uring_submit(&_ring);
     return;
   }
-  flush_sq();
-  io_uring_smp_mb();
-  if (IO_URING_READ_ONCE(*_ring.sq.kflags) & IORING_SQ_NEED_WAKEUP) {
-    _sys.counted_io_uring_enter();
-    io_uring_enter(_ring.ring_fd, 0, 0, IORING_ENTER_SQ_WAKEUP, nullptr);
-  }
+  wake_sq_thread();
   for (int i = 0; i < 100 && io_uring_sq_ready(&_ring) != 0; i++) {  // bounded: at most ~100 ms
     _sys.counted_io_uring_enter();
     io_uring_enter(_ring.ring_fd, 0, 0, IORING_ENTER_SQ_WAIT, nullptr);
@@ -513,7 +496,12 @@ void URingEngine::run() {
   arm_tick();
   for (size_t i = 0; i < _env.listeners.size(); i++) arm_accept(i);
   for (;;) {
-    wait();
+    if (int err = wait()) {
+      // Retrying would spin a real-time thread: stop this worker, its errno published for the
+      // launcher, which names it and exits non-zero.
+      store_relaxed(s.wait_errno, static_cast<uint64_t>(err));
+      return;
+    }
     _env.pass_quiescent_point();  // no table pointer is held across iterations (reload QSBR)
     bump(s.loops);
     _date.refresh();

@@ -52,6 +52,7 @@ class ReadinessEngine : public Engine {
  protected:
   // Before the gate: buffers, the 1 s timerfd, the spare fd, the Date. Not counted.
   int prepare_common(std::string& what) {
+    _sys.fail_waits_from_env();
     _out = std::make_unique<OutBatch>();
     _rbuf = std::make_unique<char[]>(kReadBuf);
     _timer.reset(timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC));
@@ -84,6 +85,15 @@ class ReadinessEngine : public Engine {
       bump(_env.stats.coalesced_waits);
       _sys.nanosleep_us(hold);
     }
+  }
+
+  // A wait failed. EINTR: wait again. Anything else cannot happen with valid arguments, and
+  // retrying would spin a real-time thread at 100 %: the worker stops, its errno published for
+  // the launcher, which names it and exits non-zero.
+  bool wait_failed(int err) {
+    if (err == EINTR) return false;
+    store_relaxed(_env.stats.wait_errno, static_cast<uint64_t>(err));
+    return true;
   }
 
   void begin_iteration() {

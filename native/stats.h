@@ -36,7 +36,8 @@
   X(thread_sys_us)   /* ... their system CPU (live threads are read from /proc) */             \
   X(thread_cs_voluntary) X(thread_cs_involuntary) /* ... their context switches */             \
   X(uring_setup_flags) /* io_uring engine: the IORING_SETUP_* flags the ring got (a gauge) */ \
-  X(uring_features)  /* io_uring engine: the IORING_FEAT_* flags the kernel offers (a gauge) */
+  X(uring_features)  /* io_uring engine: the IORING_FEAT_* flags the kernel offers (a gauge) */ \
+  X(wait_errno)      /* the errno of a failed wait that stopped this worker (a gauge; 0: fine) */
 
 namespace vw {
 

@@ -14,6 +14,10 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <cerrno>
+#include <cstdlib>
+#include <cstring>
+
 #include "stats.h"
 
 namespace vw {
@@ -24,6 +28,7 @@ class Sys {
 
   int epoll_wait(int epfd, epoll_event* ev, int max, int timeout_ms) {
     count(_s.sys_epoll_wait);
+    if (__builtin_expect(_fail_waits, 0)) return fail_wait();
     return ::epoll_wait(epfd, ev, max, timeout_ms);
   }
   int epoll_ctl(int epfd, int op, int fd, epoll_event* ev) {
@@ -82,10 +87,12 @@ class Sys {
   }
   int poll(pollfd* fds, nfds_t n, int timeout_ms) {
     count(_s.sys_poll);
+    if (__builtin_expect(_fail_waits, 0)) return fail_wait();
     return ::poll(fds, n, timeout_ms);
   }
   int select(int nfds, fd_set* rd, fd_set* wr, fd_set* ex, timeval* timeout) {
     count(_s.sys_select);
+    if (__builtin_expect(_fail_waits, 0)) return fail_wait();
     return ::select(nfds, rd, wr, ex, timeout);
   }
   // A relative sleep on CLOCK_MONOTONIC (hrtimer-backed); --coalesce's pause.
@@ -108,6 +115,15 @@ class Sys {
   }
   // An io_uring_enter the caller made itself (liburing's own are counted where they are made).
   void counted_io_uring_enter() { count(_s.sys_io_uring_enter); }
+
+  // Test hook (VW_TEST_FAULT=wait in the environment, read once at engine start): every wait
+  // fails with EINVAL, the "impossible" error, so tests can see a worker stop cleanly on one
+  // instead of spinning. A waits-only flag: one predictable branch per wait.
+  void fail_waits_from_env() {
+    const char* f = ::getenv("VW_TEST_FAULT");
+    _fail_waits = f != nullptr && std::strcmp(f, "wait") == 0;
+  }
+  bool failing_waits() const { return _fail_waits; }
   // System calls made on our behalf by a library, a fixed number we know of (see the caller).
   void counted_other(uint64_t n) {
     bump(_s.sys_total, n);
@@ -115,11 +131,16 @@ class Sys {
   }
 
  private:
+  int fail_wait() {
+    errno = EINVAL;
+    return -1;
+  }
   void count(std::atomic<uint64_t>& kind) {
     bump(_s.sys_total);
     bump(kind);
   }
   StatsSlot& _s;
+  bool _fail_waits = false;
 };
 
 }  // namespace vw

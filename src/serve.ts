@@ -1,5 +1,6 @@
 // serve.ts: the `vw` command itself: start the workers, say what started, show the live view,
 // open the control socket and metrics, and stop on signals.
+import * as util from "node:util";
 import type { Config } from "./config";
 import { buildTable } from "./content";
 import { ControlServer, defaultControlPath } from "./control";
@@ -86,6 +87,27 @@ function report(server: Server, config: Config, say: (line: string) => void): bo
   return true;
 }
 
+/**
+ * A worker whose wait failed with an error that retrying cannot cure (it stopped itself rather
+ * than spin at real-time priority): one sentence naming it and the errno, or undefined.
+ */
+function failedWorker(server: Server): string | undefined {
+  const snap = server.stats.snapshot();
+  for (let i = 0; i < snap.length; i++) {
+    const errno = snap[i].wait_errno ?? 0;
+    if (errno === 0) continue;
+    const w = server.workers[i];
+    let name = `errno ${errno}`;
+    try {
+      name = util.getSystemErrorName(-errno);
+    } catch {
+      // an errno Node has no name for: keep the number
+    }
+    return `worker ${w.id} (cpu ${w.cpu}) stopped: its wait for events failed with ${name}, which retrying cannot cure`;
+  }
+  return undefined;
+}
+
 /** Runs until a signal; resolves with the exit code. Throws ConfigError/StartError at start. */
 export async function serve(config: Config, view: ViewOptions): Promise<number> {
   const target = dropTarget(config.user); // checked before anything starts
@@ -142,12 +164,18 @@ export async function serve(config: Config, view: ViewOptions): Promise<number> 
   const fdNotice = fdLimitNotice(config.maxConns, server.workers.length, view.maxConnsGiven);
   if (fdNotice) console.error(`vw: ${fdNotice}`);
 
+  let onWorkerFailed = (): void => undefined;
   // The interval timer also keeps Node's loop alive: the workers are native threads.
   const tick = setInterval(() => {
     const iv = sampler.next();
     control?.publish(iv);
     if (view.json) process.stdout.write(`${JSON.stringify(iv)}\n`);
     else if (!view.quiet) console.log(live.render(iv));
+    const failed = failedWorker(server);
+    if (failed) {
+      console.error(`vw: ${failed}; stopping (exit 1)`);
+      onWorkerFailed();
+    }
   }, view.intervalMs);
 
   return new Promise((resolve) => {
@@ -156,13 +184,7 @@ export async function serve(config: Config, view: ViewOptions): Promise<number> 
     const SAME_STOP_MS = 200;
     let firstStop: number | undefined;
     let unwatchParent = (): void => undefined;
-    const onSignal = (): void => {
-      const now = performance.now();
-      if (firstStop !== undefined) {
-        if (now - firstStop >= SAME_STOP_MS) server.stopNow();
-        return;
-      }
-      firstStop = now;
+    const finish = (code: number): void => {
       unwatch();
       unwatchParent();
       void server.stop().then(() => {
@@ -175,8 +197,22 @@ export async function serve(config: Config, view: ViewOptions): Promise<number> 
         const text = summary(sampler.total());
         if (view.json) console.error(text);
         else console.log(text);
-        resolve(0);
+        resolve(code);
       });
+    };
+    onWorkerFailed = (): void => {
+      if (firstStop !== undefined) return;
+      firstStop = performance.now();
+      finish(1);
+    };
+    const onSignal = (): void => {
+      const now = performance.now();
+      if (firstStop !== undefined) {
+        if (now - firstStop >= SAME_STOP_MS) server.stopNow();
+        return;
+      }
+      firstStop = now;
+      finish(0);
     };
     process.on("SIGINT", onSignal);
     process.on("SIGTERM", onSignal);
