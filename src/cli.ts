@@ -8,7 +8,7 @@ import * as path from "node:path";
 
 import { parseListen, resolveConfig, type Options } from "./config";
 import { attach, defaultControlPath, requestReload } from "./control";
-import { cpusReport } from "./cpus-report";
+import { cpusFacts, cpusReport } from "./cpus-report";
 import { readConfigFile } from "./config-file";
 import { ConfigError, StartError } from "./errors";
 import { LEGEND, LiveView } from "./render";
@@ -16,8 +16,9 @@ import { serve, type ViewOptions } from "./serve";
 
 const HELP = `Usage: vw [options]          serve
        vw stats [options]    attach to a running vw and show its live figures
-       vw cpus [--policy P]  what vw sees: CPUs, real-time privilege, throttling, a trial
-       vw reload [--port N | --socket PATH]   reload a running vw's content
+       vw cpus [options]     what vw sees: CPUs, real-time privilege, throttling, a trial
+       vw reload [options]   reload a running vw's content
+       (vw COMMAND --help for each)
 
 A CPU-pinned, real-time HTTP/1.1 server: one SCHED_FIFO worker thread per CPU.
 
@@ -113,28 +114,96 @@ const statsSpec = {
   socket: { type: "string" },
   json: { type: "boolean" },
   verbose: { type: "boolean", short: "v" },
+  help: { type: "boolean", short: "h" },
+} as const;
+
+const reloadSpec = {
+  port: statsSpec.port,
+  socket: statsSpec.socket,
+  help: statsSpec.help,
 } as const;
 
 const cpusSpec = {
   policy: { type: "string" },
   priority: { type: "string" },
+  json: { type: "boolean" },
+  help: { type: "boolean", short: "h" },
 } as const;
 
+const STATS_HELP = `Usage: vw stats [--port N | --socket PATH] [--json] [-v]
+
+Attaches to a running vw through its control socket and shows its live view, one interval a
+line, until Ctrl-C (exit 0). When the server stops, says so and exits 1.
+
+  -p, --port N        the running vw's port (default 8085): its socket is /tmp/vw-N.sock
+      --socket PATH   the control socket itself (vw --control PATH)
+      --json          one JSON object per interval (the keys of vw --json)
+  -v, --verbose       a machine line and three lines per worker
+  -h, --help          this text`;
+
+const RELOAD_HELP = `Usage: vw reload [--port N | --socket PATH]
+
+Asks a running vw to rebuild its content (--route, --dir) and swap it in; no request is
+dropped. Prints the server's answer; exit 0 when reloaded, 1 when refused or no vw answers.
+
+  -p, --port N        the running vw's port (default 8085): its socket is /tmp/vw-N.sock
+      --socket PATH   the control socket itself (vw --control PATH)
+  -h, --help          this text`;
+
+const CPUS_HELP = `Usage: vw cpus [--policy fifo|rr|other] [--priority N] [--json]
+
+What vw would get here, without serving: allowed and online CPUs, topology, the real-time
+privilege (uid, CAP_SYS_NICE, RLIMIT_RTPRIO), RT throttling, cgroup quota, isolated CPUs, and
+a trial thread pinned on each allowed CPU with the policy asked for.
+
+      --policy P      the policy to try (default fifo)
+      --priority N    the real-time priority to try, 1-99 (default 50)
+      --json          the same facts as one JSON object
+  -h, --help          this text`;
+
+/** A flag's number, written in decimal only (no hex, no exponent, no blank): 8085, -1, 0.5. */
 function num(flag: string, v: string | undefined): number | undefined {
   if (v === undefined) return undefined;
-  const n = Number(v);
-  if (v.trim() === "" || !Number.isFinite(n)) throw new ConfigError(`--${flag} ${v}: not a number`);
-  return n;
+  if (!/^-?(\d+(\.\d*)?|\.\d+)$/.test(v.trim())) throw new ConfigError(`--${flag} ${v}: not a number (write it in decimal, e.g. 8085 or 0.5)`);
+  return Number(v);
 }
 
-/** Runs parseArgs, turning its complaint into one ConfigError line. */
-function parse<R>(run: () => R): R {
+/**
+ * Joins a value-taking flag with a value that starts with "-" and is a number (`--port -1`
+ * becomes `--port=-1`), so the range check says what is wrong instead of parseArgs calling the
+ * value "ambiguous".
+ */
+function joinNegative(args: string[], spec: Record<string, { type: string; short?: string }>): string[] {
+  const takesValue = new Set<string>();
+  for (const [name, o] of Object.entries(spec)) {
+    if (o.type !== "string") continue;
+    takesValue.add(`--${name}`);
+    if (o.short) takesValue.add(`-${o.short}`);
+  }
+  const out: string[] = [];
+  for (let i = 0; i < args.length; i++) {
+    if (takesValue.has(args[i]) && i + 1 < args.length && /^-\d/.test(args[i + 1])) {
+      out.push(`${args[i]}=${args[i + 1]}`.replace(/^-(\w)=/, "-$1"));
+      i++;
+    } else out.push(args[i]);
+  }
+  return out;
+}
+
+/** Runs parseArgs, turning its complaint into one ConfigError line that points at `help`. */
+function parse<R>(run: () => R, help = "vw --help"): R {
   try {
     return run();
   } catch (err) {
     const msg = (err as Error).message.split("\n")[0].replace(/\.$/, "");
-    throw new ConfigError(`${msg}; see vw --help`);
+    throw new ConfigError(`${msg}; see ${help}`);
   }
+}
+
+/** --metrics: HOST:PORT, :PORT or PORT (those two on 127.0.0.1). */
+function metricsAddress(text: string): ReturnType<typeof parseListen> {
+  const t = text.trim();
+  return parseListen(/^\d+$/.test(t) ? `127.0.0.1:${t}` : t.replace(/^(?=:)/, "127.0.0.1"), "--metrics");
 }
 
 function version(): string {
@@ -143,7 +212,7 @@ function version(): string {
 }
 
 async function serveCommand(args: string[]): Promise<number> {
-  const cli = parse(() => parseArgs({ args, options: serveSpec, strict: true, allowPositionals: false }).values);
+  const cli = parse(() => parseArgs({ args: joinNegative(args, serveSpec), options: serveSpec, strict: true, allowPositionals: false }).values);
   // Flags override the file: each given flag replaces the file's value (lists included).
   const file = cli.config === undefined ? {} : readConfigFile(cli.config, serveSpec, ["config", "help", "version"]);
   const v = { ...file, ...cli } as typeof cli;
@@ -193,7 +262,7 @@ async function serveCommand(args: string[]): Promise<number> {
     quiet: v.quiet ?? false,
     json: v.json ?? false,
     verbose: v.verbose ?? false,
-    metrics: v.metrics === undefined ? undefined : parseListen(v.metrics.replace(/^(?=:)/, "127.0.0.1")),
+    metrics: v.metrics === undefined ? undefined : metricsAddress(v.metrics),
     control: v.control,
     maxConnsGiven: v["max-conns"] !== undefined,
   };
@@ -201,32 +270,54 @@ async function serveCommand(args: string[]): Promise<number> {
 }
 
 async function statsCommand(args: string[]): Promise<number> {
-  const v = parse(() => parseArgs({ args, options: statsSpec, strict: true, allowPositionals: false }).values);
-  const port = num("port", v.port) ?? 8085;
-  const file = v.socket ?? defaultControlPath(port);
+  const v = parse(() => parseArgs({ args: joinNegative(args, statsSpec), options: statsSpec, strict: true, allowPositionals: false }).values, "vw stats --help");
+  if (v.help) {
+    console.log(STATS_HELP);
+    return 0;
+  }
+  const file = v.socket ?? defaultControlPath(port(v.port));
   const live = new LiveView(v.verbose ?? false);
   process.on("SIGINT", () => process.exit(0));
   await attach(file, (iv) => {
     if (v.json) process.stdout.write(`${JSON.stringify(iv)}\n`);
     else console.log(live.render(iv));
   });
-  return 0;
+  // Only Ctrl-C ends an attached `vw stats` well: the socket closing means the server went away.
+  console.error(`vw: server stopped (control socket ${file} closed)`);
+  return 1;
+}
+
+/** --port of a subcommand: the running vw's port, 1 to 65535 (default 8085). */
+function port(text: string | undefined): number {
+  const p = num("port", text) ?? 8085;
+  if (!Number.isInteger(p) || p < 1 || p > 65535) throw new ConfigError(`--port ${text}: must be a whole number from 1 to 65535 (the running vw's port)`);
+  return p;
 }
 
 async function reloadCommand(args: string[]): Promise<number> {
-  const v = parse(() => parseArgs({ args, options: { port: statsSpec.port, socket: statsSpec.socket }, strict: true, allowPositionals: false }).values);
-  const answer = await requestReload(v.socket ?? defaultControlPath(num("port", v.port) ?? 8085));
+  const v = parse(() => parseArgs({ args: joinNegative(args, reloadSpec), options: reloadSpec, strict: true, allowPositionals: false }).values, "vw reload --help");
+  if (v.help) {
+    console.log(RELOAD_HELP);
+    return 0;
+  }
+  const answer = await requestReload(v.socket ?? defaultControlPath(port(v.port)));
   (answer.ok ? console.log : console.error)(`vw: ${answer.message}`);
   return answer.ok ? 0 : 1;
 }
 
 function cpusCommand(args: string[]): number {
-  const v = parse(() => parseArgs({ args, options: cpusSpec, strict: true, allowPositionals: false }).values);
+  const v = parse(() => parseArgs({ args: joinNegative(args, cpusSpec), options: cpusSpec, strict: true, allowPositionals: false }).values, "vw cpus --help");
+  if (v.help) {
+    console.log(CPUS_HELP);
+    return 0;
+  }
   const policy = v.policy ?? "fifo";
   if (policy !== "fifo" && policy !== "rr" && policy !== "other") {
     throw new ConfigError(`--policy ${policy}: choose fifo, rr or other`);
   }
-  console.log(cpusReport(policy, num("priority", v.priority) ?? 50));
+  const priority = num("priority", v.priority) ?? 50;
+  if (!Number.isInteger(priority) || priority < 1 || priority > 99) throw new ConfigError(`--priority ${v.priority}: must be a whole number from 1 to 99`);
+  console.log(v.json ? JSON.stringify(cpusFacts(policy, priority)) : cpusReport(policy, priority));
   return 0;
 }
 

@@ -107,6 +107,11 @@ export const FIELD_METRICS: Readonly<Record<string, FieldMetric | "internal">> =
     type: "gauge",
     help: "With --engine uring: the IORING_SETUP_* bits the worker's ring got (SQPOLL 2, COOP_TASKRUN 256, SINGLE_ISSUER 4096, DEFER_TASKRUN 8192); 0 otherwise.",
   },
+  wait_errno: {
+    family: "vw_worker_wait_errno",
+    type: "gauge",
+    help: "The errno of a failed wait that stopped the worker (it stops rather than spin at real-time priority); 0 while it is fine.",
+  },
   uring_features: {
     family: "vw_io_uring_features",
     type: "gauge",

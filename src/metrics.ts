@@ -8,6 +8,7 @@ import * as path from "node:path";
 import { Counter, Gauge, Registry } from "prom-client";
 
 import { single, workerFamilies, type Family } from "./metrics-model";
+import { StartError } from "./errors";
 import { native, type NativeListen } from "./native";
 import { WorkerThreads } from "./procfs";
 import type { WorkerIdentity } from "./sampler";
@@ -146,6 +147,20 @@ export function renderMetrics(source: MetricsSource, exposition = new Exposition
   return exposition.render(source.families());
 }
 
+/** The one line for a --metrics address the system refused. */
+function listenError(addr: NativeListen, err: NodeJS.ErrnoException): StartError {
+  const where = `--metrics ${addr.family === 6 ? `[${addr.host}]` : addr.host}:${addr.port}`;
+  switch (err.code) {
+    case "EADDRINUSE":
+      return new StartError(`${where}: address already in use (another vw's --metrics, or the server port itself?); choose another port`, err.code);
+    case "EACCES":
+      return new StartError(`${where}: permission denied; ports below 1024 need root: choose 1024 or above`, err.code);
+    case "EADDRNOTAVAIL":
+      return new StartError(`${where}: that address is not on this machine; use 127.0.0.1 or one of its addresses`, err.code);
+  }
+  return new StartError(`${where}: ${err.message}`, err.code ?? "EUNKNOWN");
+}
+
 /**
  * Serves GET and HEAD /metrics (any query string) on addr; anything else is 404. Resolves once
  * listening; rejects with the listen error (EADDRINUSE, EACCES, ...).
@@ -170,7 +185,7 @@ export async function serveMetrics(addr: NativeListen, source: MetricsSource): P
     );
   });
   await new Promise<void>((resolve, reject) => {
-    server.once("error", reject);
+    server.once("error", (err: NodeJS.ErrnoException) => reject(listenError(addr, err)));
     server.listen(addr.port, addr.host, () => resolve());
   });
   server.unref();

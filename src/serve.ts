@@ -61,8 +61,22 @@ function coalesceLine(config: Config, uringFeatures: number): string | undefined
   return undefined;
 }
 
-/** Prints the start lines; false when a refused real-time policy is fatal. */
+/**
+ * Prints the start lines; false when a refused real-time policy is fatal, and then nothing but
+ * that one error (no "listening on" for a server that is about to exit).
+ */
 function report(server: Server, config: Config, say: (line: string) => void): boolean {
+  const refused = server.workers.find((w) => w.rtErrno !== 0);
+  let why: string | undefined;
+  if (refused) {
+    const code = refused.rtErrno === 1 ? "EPERM" : `errno ${refused.rtErrno}`;
+    const wanted = config.policy === "rr" ? "SCHED_RR" : "SCHED_FIFO";
+    why = `${wanted} was not granted (${code}: ${refused.rtMessage}): ${rtAdvice(code)}`;
+    if (config.requireRt) {
+      console.error(`vw: ${why}; --require-rt makes this fatal`);
+      return false;
+    }
+  }
   for (const w of server.workers) {
     const prio = w.policy === "SCHED_OTHER" ? "" : ` ${w.priority}`;
     say(`worker ${w.id}  cpu ${w.cpu} (getcpu ${w.getcpu})  ${w.policy}${prio}  tid ${w.tid}`);
@@ -74,16 +88,7 @@ function report(server: Server, config: Config, say: (line: string) => void): bo
   for (const l of server.listen) {
     say(`listening on ${l.address}${l.family === 6 && l.host === "::" ? " (IPv4 and IPv6)" : ""}`);
   }
-  const refused = server.workers.find((w) => w.rtErrno !== 0);
-  if (!refused) return true;
-  const code = refused.rtErrno === 1 ? "EPERM" : `errno ${refused.rtErrno}`;
-  const wanted = config.policy === "rr" ? "SCHED_RR" : "SCHED_FIFO";
-  const why = `${wanted} was not granted (${code}: ${refused.rtMessage}): ${rtAdvice(code)}`;
-  if (config.requireRt) {
-    console.error(`vw: ${why}; --require-rt makes this fatal`);
-    return false;
-  }
-  console.error(`vw: ${why}; running with normal scheduling (SCHED_OTHER)`);
+  if (why) console.error(`vw: ${why}; running with normal scheduling (SCHED_OTHER)`);
   return true;
 }
 
