@@ -6,9 +6,17 @@
 // subreaper).
 import * as fs from "node:fs";
 
-/** The parent pid as the kernel sees it now (process.ppid is read once at start, not live). */
-export function currentParentPid(): number {
-  const stat = fs.readFileSync("/proc/self/stat", "utf8");
+/**
+ * The parent pid as the kernel sees it now (process.ppid is read once at start, not live), or
+ * undefined when /proc cannot be read just now (out of file descriptors: EMFILE).
+ */
+export function currentParentPid(): number | undefined {
+  let stat: string;
+  try {
+    stat = fs.readFileSync("/proc/self/stat", "utf8");
+  } catch {
+    return undefined;
+  }
   // "pid (comm) state ppid ...": comm may hold spaces and parentheses, so split after the last ')'.
   return Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1]);
 }
@@ -26,7 +34,8 @@ export function startedByNpm(env: NodeJS.ProcessEnv = process.env): boolean {
  */
 export function watchParent(onGone: (parentPid: number) => void, everyMs = 250, parent = process.ppid): () => void {
   const timer = setInterval(() => {
-    if (currentParentPid() === parent) return;
+    const now = currentParentPid();
+    if (now === undefined || now === parent) return; // unreadable this time: look again next time
     clearInterval(timer);
     onGone(parent);
   }, everyMs);
