@@ -160,7 +160,10 @@ export async function serve(config: Config, view: ViewOptions): Promise<number> 
     dropTo(target);
   }
   // Printed last: "listening on" means everything, control socket included, is up.
-  if (target) say(`running as ${target.name} (uid ${target.uid}, gid ${target.gid}) after binding and real-time setup`);
+  if (target) {
+    const why = target.byDefault ? " (started as root without sudo; --user root keeps root, --user NAME picks the user)" : "";
+    say(`running as ${target.name} (uid ${target.uid}, gid ${target.gid}) after binding and real-time setup${why}`);
+  }
   if (!report(server, config, say)) {
     server.stopNow();
     control.close();

@@ -28,12 +28,26 @@ export interface SpawnOptions {
   /** Another copy of the CLI to run (e.g. one any user can read). */
   cli?: string;
   env?: NodeJS.ProcessEnv;
+  /** Run as root without --user as a user would (vw then becomes nobody); off: --user root is added. */
+  defaultUser?: boolean;
+}
+
+/**
+ * Started as root without sudo, vw becomes nobody after start; the tests (CI runs them as root)
+ * keep root unless they say whom to be (--user, or SUDO_UID in their env), so temporary files
+ * they serve and reload stay readable. test/privileges.test.ts checks the default itself.
+ */
+function keepRoot(args: string[], opts: SpawnOptions): string[] {
+  if (process.getuid?.() !== 0 || opts.defaultUser) return [];
+  if ((opts.wrap ?? []).some((w) => w.startsWith("--reuid"))) return []; // runs as another user already
+  const chosen = args.some((a) => a === "--user" || a === "-u" || a.startsWith("--user=")) || (opts.env ?? process.env).SUDO_UID !== undefined;
+  return chosen ? [] : ["--user", "root"];
 }
 
 /** Runs vw with args; when no --port/--listen is given, --port 0 on --listen 127.0.0.1. */
 export async function startVw(args: string[] = [], opts: SpawnOptions = {}): Promise<VwProcess> {
   const hasAddr = args.some((a) => a === "--port" || a === "-p" || a === "--listen" || a === "-a");
-  const full = [opts.cli ?? cli, ...(hasAddr ? [] : ["--listen", "127.0.0.1:0"]), ...args];
+  const full = [opts.cli ?? cli, ...(hasAddr ? [] : ["--listen", "127.0.0.1:0"]), ...keepRoot(args, opts), ...args];
   const wrap = opts.wrap ?? [];
   const cmd = wrap.length > 0 ? wrap[0] : process.execPath;
   const cmdArgs = wrap.length > 0 ? [...wrap.slice(1), process.execPath, ...full] : full;
