@@ -9,9 +9,20 @@
 #include <memory>
 #include <vector>
 
+#include "chunked.h"
 #include "responses.h"
 
 namespace vw {
+
+// A request whose chunked body is being read: its head, kept to be answered once the body has
+// been decoded (and discarded), and the decoder's place. Allocated per chunked request only.
+struct ChunkedBody {
+  ChunkedDecoder decoder;
+  std::unique_ptr<char[]> head;  // the request line and header section, as received
+  uint32_t head_len = 0;
+  bool finished = false;       // the body is over (or broken): answer next
+  uint16_t error_status = 0;   // the body was malformed (400) or too large (413, 431)
+};
 
 // Output the socket did not take in one write, kept until EPOLLOUT: copies of staged bytes,
 // references into the (immutable) response table for large bodies.
@@ -54,6 +65,7 @@ struct Conn {
   uint64_t body_left = 0;          // request body bytes still to skip
   char* in = nullptr;              // unfinished request bytes (malloc'd only when needed)
   PendingOut* out = nullptr;       // non-null only while a write is incomplete
+  ChunkedBody* chunked = nullptr;  // non-null only while a chunked request body is read
 
   void release_buffers() {
     std::free(in);
@@ -61,6 +73,8 @@ struct Conn {
     in_len = in_cap = scan_from = 0;
     delete out;
     out = nullptr;
+    delete chunked;
+    chunked = nullptr;
   }
 };
 

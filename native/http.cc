@@ -4,6 +4,8 @@
 
 #include <cstring>
 
+#include "host.h"
+
 namespace vw {
 namespace {
 
@@ -97,6 +99,9 @@ bool read_target(std::string_view t, std::string_view& path) {
       return false;
     t.remove_prefix(scheme + 3);
     size_t slash = t.find_first_of("/?#");
+    // The authority is the target's host (RFC 9112 §3.2.2): the same grammar as Host, and an
+    // http URI's host is never empty (RFC 9110 §4.2.1), nor has a userinfo (§4.2.4).
+    if (!valid_authority(t.substr(0, slash))) return false;
     if (slash == std::string_view::npos || t[slash] != '/') {
       path = "/";
       return true;
@@ -107,9 +112,28 @@ bool read_target(std::string_view t, std::string_view& path) {
   return true;
 }
 
+void note(Field& f, std::string_view value) {
+  f.value = value;
+  if (f.lines < 255) f.lines++;
+}
+
 constexpr ParseResult error(uint16_t status) { return {Parse::error, 0, status}; }
 
 }  // namespace
+
+bool next_field_value(std::string_view& fields, const char* lower_name, std::string_view& value) {
+  while (!fields.empty()) {
+    size_t lf = fields.find('\n');
+    std::string_view line = fields.substr(0, lf);
+    fields.remove_prefix(lf == std::string_view::npos ? fields.size() : lf + 1);
+    if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
+    size_t colon = line.find(':');
+    if (colon == std::string_view::npos || !ieq(line.substr(0, colon), lower_name)) continue;
+    value = trim_ows(line.substr(colon + 1));
+    return true;
+  }
+  return false;
+}
 
 ParseResult parse_request(const char* buf, size_t len, uint32_t max_header, size_t& scan_from,
                           Request& req) {
@@ -191,6 +215,8 @@ ParseResult parse_request(const char* buf, size_t len, uint32_t max_header, size
   if (!read_target(target, req.path) && method != "CONNECT") return error(400);
 
   int hosts = 0;
+  uint8_t te = 0;
+  req.fields = std::string_view(p, static_cast<size_t>(stop - p));
   while (p < stop) {
     if (!next_line(p, stop, line)) return error(400);
     if (line.empty()) break;  // the blank line ending the section
@@ -206,26 +232,53 @@ ParseResult parse_request(const char* buf, size_t len, uint32_t max_header, size
       if (!is_value_char(static_cast<unsigned char>(c))) return error(400);
     value = trim_ows(value);
 
-    if (ieq(name, "host")) {
-      hosts++;
-    } else if (ieq(name, "connection")) {
-      read_connection(value, req);
-    } else if (ieq(name, "content-length")) {
-      uint64_t n = 0;
-      if (!read_content_length(value, n)) return error(400);
-      if (req.has_content_length && n != req.content_length) return error(400);
-      req.has_content_length = true;
-      req.content_length = n;
-    } else if (ieq(name, "transfer-encoding")) {
-      req.has_transfer_encoding = true;
-    } else if (ieq(name, "if-none-match")) {
-      req.if_none_match = value;
-    } else if (ieq(name, "if-modified-since")) {
-      req.if_modified_since = value;
+    // Dispatch on the first letter: a plain request's few fields cost one compare each.
+    switch (name[0] | 0x20) {
+      case 'h':
+        if (ieq(name, "host")) {
+          hosts++;
+          if (!valid_host(value)) return error(400);  // RFC 9112 §3.2
+        }
+        break;
+      case 'c':
+        if (ieq(name, "connection")) {
+          read_connection(value, req);
+        } else if (ieq(name, "content-length")) {
+          uint64_t n = 0;
+          if (!read_content_length(value, n)) return error(400);
+          if (req.has_content_length && n != req.content_length) return error(400);
+          req.has_content_length = true;
+          req.content_length = n;
+        }
+        break;
+      case 't':
+        if (ieq(name, "transfer-encoding")) {
+          req.has_transfer_encoding = true;
+          read_transfer_encoding(value, te);
+        }
+        break;
+      case 'i':
+        if (ieq(name, "if-match")) note(req.if_match, value);
+        else if (ieq(name, "if-none-match")) note(req.if_none_match, value);
+        else if (ieq(name, "if-modified-since")) note(req.if_modified_since, value);
+        else if (ieq(name, "if-unmodified-since")) note(req.if_unmodified_since, value);
+        else if (ieq(name, "if-range")) note(req.if_range, value);
+        break;
+      case 'r':
+        if (ieq(name, "range")) note(req.range, value);
+        break;
     }
   }
+  req.fields = std::string_view(req.fields.data(), static_cast<size_t>(p - req.fields.data()));
+  req.conditional = req.if_match.present() || req.if_none_match.present() ||
+                    req.if_modified_since.present() || req.if_unmodified_since.present();
+  req.transfer = transfer_coding(te);
   // Both framings at once is the classic smuggling vector (RFC 9112 §6.1): refuse it.
   if (req.has_transfer_encoding && req.has_content_length) return error(400);
+  // Chunked not final (or malformed): the body's end is unknowable (RFC 9112 §6.3). HTTP/1.0
+  // has no Transfer-Encoding: its framing is faulty whatever the value (§6.1).
+  if (req.transfer == TransferCoding::bad || (req.has_transfer_encoding && req.minor == 0))
+    return error(400);
   if (hosts > 1 || (hosts == 0 && req.minor == 1)) return error(400);
   return {Parse::done, static_cast<uint32_t>(end), 0};
 }

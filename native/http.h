@@ -5,9 +5,20 @@
 #include <cstdint>
 #include <string_view>
 
+#include "chunked.h"
+
 namespace vw {
 
 enum class Method : uint8_t { get, head, known_other, unknown };
+
+// A field the server acts on: its value (OWS trimmed) and how many field lines carried it, so
+// a field that must occur once (a date) can be told from a repeated one (RFC 9110 §5.3).
+struct Field {
+  std::string_view value;  // the last line's value
+  uint8_t lines = 0;       // saturates at 255
+  bool present() const { return lines != 0; }
+  bool once() const { return lines == 1; }
+};
 
 struct Request {
   Method method = Method::unknown;
@@ -17,10 +28,22 @@ struct Request {
   bool conn_keepalive = false;
   bool has_content_length = false;
   bool has_transfer_encoding = false;
+  TransferCoding transfer = TransferCoding::none;  // what the Transfer-Encoding lines add up to
   uint64_t content_length = 0;
-  std::string_view if_none_match;      // raw field value, empty when absent
-  std::string_view if_modified_since;  // raw field value, empty when absent
+  // Preconditions (RFC 9110 §13.1) and ranges (§14.2, §13.1.5).
+  Field if_match;
+  Field if_none_match;
+  Field if_modified_since;
+  Field if_unmodified_since;
+  Field range;
+  Field if_range;
+  bool conditional = false;  // any of the four preconditions is present
+  std::string_view fields;   // the field lines, for a list field given on several lines
 };
+
+// The value (OWS trimmed) of the next field line named `lower_name` (lower case) in `fields`
+// (Request::fields), which it advances past that line; false when there is none left.
+bool next_field_value(std::string_view& fields, const char* lower_name, std::string_view& value);
 
 enum class Parse : uint8_t { done, need_more, error };
 

@@ -10,7 +10,7 @@ namespace vw {
 namespace {
 
 // The statuses vw can produce without a route: what the parser and the router answer.
-constexpr uint16_t kErrorStatuses[] = {400, 404, 405, 413, 414, 431, 501, 505};
+constexpr uint16_t kErrorStatuses[] = {400, 404, 405, 412, 413, 414, 416, 431, 501, 505};
 constexpr size_t kErrorCount = sizeof(kErrorStatuses) / sizeof(kErrorStatuses[0]);
 
 size_t error_index(uint16_t status) {
@@ -28,17 +28,24 @@ uint64_t hash_path(std::string_view s) {
   return h;
 }
 
+// Status line, Server, a Date placeholder (its offset in date_off) and `headers`.
+std::string make_head(uint16_t status, const std::string& headers, uint32_t& date_off) {
+  char line[64];
+  std::snprintf(line, sizeof(line), "HTTP/1.1 %u %s\r\n", status, reason_phrase(status));
+  std::string head = line;
+  head += "Server: vw\r\nDate: ";
+  date_off = static_cast<uint32_t>(head.size());
+  head.append(kDateLen, ' ');
+  head += "\r\n";
+  head += headers;
+  return head;
+}
+
 Response make_response(const ResponseSpec& spec) {
   Response r;
   r.status = spec.status;
   char line[64];
-  std::snprintf(line, sizeof(line), "HTTP/1.1 %u %s\r\n", spec.status, reason_phrase(spec.status));
-  r.head = line;
-  r.head += "Server: vw\r\nDate: ";
-  r.date_off = static_cast<uint32_t>(r.head.size());
-  r.head.append(kDateLen, ' ');
-  r.head += "\r\n";
-  r.head += spec.headers;
+  r.head = make_head(spec.status, spec.headers, r.date_off);
   // A 304 carries no Content-Length: one would have to be the 200's length (RFC 9110 §8.6).
   if (spec.status != 304 && spec.status != 204) {
     std::snprintf(line, sizeof(line), "Content-Length: %zu\r\n", spec.body.size());
@@ -54,6 +61,7 @@ const char* reason_phrase(uint16_t status) {
   switch (status) {
     case 200: return "OK";
     case 204: return "No Content";
+    case 206: return "Partial Content";
     case 301: return "Moved Permanently";
     case 302: return "Found";
     case 304: return "Not Modified";
@@ -62,8 +70,10 @@ const char* reason_phrase(uint16_t status) {
     case 404: return "Not Found";
     case 405: return "Method Not Allowed";
     case 408: return "Request Timeout";
+    case 412: return "Precondition Failed";
     case 413: return "Content Too Large";
     case 414: return "URI Too Long";
+    case 416: return "Range Not Satisfiable";
     case 431: return "Request Header Fields Too Large";
     case 500: return "Internal Server Error";
     case 501: return "Not Implemented";
@@ -90,13 +100,13 @@ std::string ResponseTable::build(const std::vector<ResponseSpec>& routes,
     Response& r = _routes.back();
     r.etag = spec.etag;
     r.last_modified = spec.last_modified;
-    if (!spec.etag.empty() || spec.last_modified >= 0) {
-      ResponseSpec nm;
-      nm.status = 304;
-      nm.headers = spec.not_modified_headers;
-      r.not_modified = static_cast<int32_t>(_not_modified.size());
-      _not_modified.push_back(make_response(nm));
-    }
+    // Every route can be answered 304 (If-None-Match: * needs no validator) and 206.
+    ResponseSpec nm;
+    nm.status = 304;
+    nm.headers = spec.not_modified_headers;
+    r.not_modified = static_cast<int32_t>(_not_modified.size());
+    _not_modified.push_back(make_response(nm));
+    if (spec.status == 200) r.partial_head = make_head(206, spec.headers, r.partial_date_off);
     uint64_t i = hash_path(spec.path) & _mask;
     while (_slots[i]) i = (i + 1) & _mask;
     _slots[i] = static_cast<uint32_t>(_routes.size());
@@ -126,68 +136,14 @@ const Response* ResponseTable::find(std::string_view path) const {
 
 const Response& ResponseTable::error(uint16_t status) const { return _errors[error_index(status)]; }
 
-int64_t parse_http_date(std::string_view s) {
-  static const char months[] = "JanFebMarAprMayJunJulAugSepOctNovDec";  // 3 letters each
-  if (s.size() != kDateLen || s[3] != ',' || s[4] != ' ' || s[7] != ' ' || s[11] != ' ' ||
-      s[16] != ' ' || s[19] != ':' || s[22] != ':' || s.substr(25) != " GMT")
-    return -1;
-  auto num = [&](size_t at, size_t len) {
-    int64_t v = 0;
-    for (size_t i = at; i < at + len; i++) {
-      if (s[i] < '0' || s[i] > '9') return int64_t{-1};
-      v = v * 10 + (s[i] - '0');
-    }
-    return v;
-  };
-  int64_t day = num(5, 2), year = num(12, 4), h = num(17, 2), m = num(20, 2), sec = num(23, 2);
-  int64_t month = 0;
-  for (int i = 0; i < 12 && !month; i++)
-    if (std::memcmp(months + 3 * i, s.data() + 8, 3) == 0) month = i + 1;
-  if (day < 1 || day > 31 || year < 1970 || h < 0 || h > 23 || m < 0 || m > 59 || sec < 0 ||
-      sec > 60 || !month)
-    return -1;
-  // Days from the civil date (proleptic Gregorian), without the C library's time zone state.
-  int64_t y = year - (month <= 2);
-  int64_t era = y / 400;
-  int64_t yoe = y - era * 400;
-  int64_t doy = (153 * (month + (month > 2 ? -3 : 9)) + 2) / 5 + day - 1;
-  int64_t doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-  int64_t days = era * 146097 + doe - 719468;
-  return days * 86400 + h * 3600 + m * 60 + sec;
-}
-
 void DateCache::refresh() {
   timespec ts;
   clock_gettime(CLOCK_REALTIME_COARSE, &ts);
   if (ts.tv_sec == _sec) return;
   _sec = ts.tv_sec;
-  static const char days[7][4] = {"Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"};
-  static const char months[12][4] = {"Jan", "Feb", "Mar", "Apr", "May", "Jun",
-                                     "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
-  tm t;
-  gmtime_r(&_sec, &t);
-  auto two = [](char* p, int v) {
-    p[0] = static_cast<char>('0' + v / 10);
-    p[1] = static_cast<char>('0' + v % 10);
-  };
-  char* p = _buf;  // "Sun, 06 Nov 1994 08:49:37 GMT"
-  std::memcpy(p, days[t.tm_wday], 3);
-  std::memcpy(p + 3, ", ", 2);
-  two(p + 5, t.tm_mday);
-  p[7] = ' ';
-  std::memcpy(p + 8, months[t.tm_mon], 3);
-  p[11] = ' ';
-  int year = t.tm_year + 1900;
-  two(p + 12, year / 100 % 100);
-  two(p + 14, year % 100);
-  p[16] = ' ';
-  two(p + 17, t.tm_hour);
-  p[19] = ':';
-  two(p + 20, t.tm_min);
-  p[22] = ':';
-  two(p + 23, t.tm_sec);
-  std::memcpy(p + 25, " GMT", 4);
-  p[kDateLen] = '\0';
+  // Calendar arithmetic, not gmtime_r: glibc takes its time zone lock there.
+  format_imf_fixdate(_sec, _buf);
+  _buf[kDateLen] = '\0';
 }
 
 }  // namespace vw

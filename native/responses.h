@@ -8,6 +8,8 @@
 #include <string_view>
 #include <vector>
 
+#include "http_date.h"
+
 namespace vw {
 
 // One precomputed response. `head` holds the status line and every header but Connection, and
@@ -20,7 +22,11 @@ struct Response {
   // Validators, and the precomputed 304 answered when a conditional request matches them.
   std::string etag;             // e.g. "\"3q2-7w\"", empty when none
   int64_t last_modified = -1;   // seconds since the epoch, -1 when none
-  int32_t not_modified = -1;    // index of the 304 variant in the table, -1 when none
+  int32_t not_modified = -1;    // index of the 304 variant in the table (every route has one)
+  // The 206 head for a byte range of `body` (RFC 9110 §15.3.7): the 200's head under a 206
+  // status line, without Content-Length; the writer adds Content-Range and Content-Length.
+  std::string partial_head;
+  uint32_t partial_date_off = 0;
 };
 
 // What content.ts hands over for one entry: the table builds the head from it.
@@ -34,8 +40,6 @@ struct ResponseSpec {
   std::string not_modified_headers;  // header lines of the 304 (ETag, Last-Modified, ...)
 };
 
-constexpr size_t kDateLen = 29;  // "Sun, 06 Nov 1994 08:49:37 GMT"
-
 class ResponseTable {
  public:
   // Returns "" or why the specs cannot make a table (duplicate path, missing error page).
@@ -43,7 +47,8 @@ class ResponseTable {
 
   const Response* find(std::string_view path) const;
   const Response& not_modified(const Response& r) const { return _not_modified[static_cast<size_t>(r.not_modified)]; }
-  // Error statuses the parser or the router may answer with; always present after build().
+  // Error statuses the parser or the router may answer with (400, 404, 405, 412, 413, 414, 416,
+  // 431, 501, 505); always present after build().
   const Response& error(uint16_t status) const;
 
   // Output a socket has not taken yet may point into this table's bodies: while any does, a
@@ -69,15 +74,14 @@ class DateCache {
   // Call once per loop iteration.
   void refresh();
   const char* value() const { return _buf; }
+  // The second value() shows, since the epoch (for comparing request dates with "now").
+  int64_t now() const { return _sec; }
 
  private:
-  time_t _sec = -1;
+  int64_t _sec = -1;
   char _buf[kDateLen + 1] = {};
 };
 
 const char* reason_phrase(uint16_t status);
-
-// Parses an IMF-fixdate ("Sun, 06 Nov 1994 08:49:37 GMT"); -1 when it is not one.
-int64_t parse_http_date(std::string_view s);
 
 }  // namespace vw

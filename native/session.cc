@@ -1,12 +1,16 @@
-// session.cc: request → response choice, keep-alive rules (RFC 9112 §9.3), body skipping.
+// session.cc: request → response choice, keep-alive rules (RFC 9112 §9.3), body skipping
+// (Content-Length counted down, chunked decoded), preconditions and byte ranges.
 #include "session.h"
 
 #include <cstring>
 
 #include <vector>
 
+#include "chunked.h"
+#include "conditional.h"
 #include "http.h"
 #include "path.h"
+#include "range.h"
 
 namespace vw {
 namespace {
@@ -15,61 +19,120 @@ constexpr char kEndKeep[] = "\r\n";
 constexpr char kEndClose[] = "Connection: close\r\n\r\n";
 constexpr char kEndKeepAlive[] = "Connection: keep-alive\r\n\r\n";
 
-// Appends one response; false (and nothing appended) when the batch has no room for it.
-bool append(const ServeCtx& ctx, const Response& r, bool with_body, const char* end,
-            size_t end_len, OutBatch& out) {
-  size_t body = with_body ? r.body.size() : 0;
-  bool copy_body = body < OutBatch::kCopyBelow;
-  size_t copy = r.head.size() + end_len + (copy_body ? body : 0);
-  if (!out.fits(copy, copy_body ? 0 : 1)) return false;
-  char* p = out.copy_slot(r.head.size() + end_len + (copy_body ? body : 0));
-  std::memcpy(p, r.head.data(), r.head.size());
-  std::memcpy(p + r.date_off, ctx.date->value(), kDateLen);
-  p += r.head.size();
-  std::memcpy(p, end, end_len);
-  if (copy_body) {
-    std::memcpy(p + end_len, r.body.data(), body);
-  } else if (body) {
-    out.ref(r.body.data(), body);
-  }
+// The answer chosen for one request: a precomputed response, or for a byte range a slice of
+// one (206) or the 416 page naming the representation's length.
+struct Reply {
+  const Response* r;
+  RangeAnswer kind = RangeAnswer::whole;
+  uint64_t first = 0, last = 0;  // partial: the slice of r->body, inclusive
+  uint64_t length = 0;           // unsatisfiable: the whole representation's length
+};
+
+char* put(char* p, const char* s) {
+  size_t n = std::strlen(s);
+  std::memcpy(p, s, n);
+  return p + n;
+}
+char* put_u64(char* p, uint64_t v) {
+  char tmp[20];
+  int n = 0;
+  do tmp[n++] = static_cast<char>('0' + v % 10);
+  while (v /= 10);
+  while (n) *p++ = tmp[--n];
+  return p;
+}
+
+void count_status(const ServeCtx& ctx, uint16_t status) {
   StatsSlot& s = *ctx.stats;
   bump(s.requests);
-  switch (r.status / 100) {
+  switch (status / 100) {
     case 2: bump(s.resp_2xx); break;
     case 3: bump(s.resp_3xx); break;
     case 4: bump(s.resp_4xx); break;
     default: bump(s.resp_5xx); break;
   }
+}
+
+// Appends one response; false (and nothing appended) when the batch has no room for it.
+// `head` gets the Date at date_off, then `mid` (per-request header lines), then `end`.
+bool append_parts(const ServeCtx& ctx, uint16_t status, std::string_view head, uint32_t date_off,
+                  std::string_view mid, std::string_view body, bool with_body,
+                  std::string_view end, OutBatch& out) {
+  size_t n = with_body ? body.size() : 0;
+  bool copy_body = n < OutBatch::kCopyBelow;
+  size_t copy = head.size() + mid.size() + end.size() + (copy_body ? n : 0);
+  if (!out.fits(copy, copy_body ? 0 : 1)) return false;
+  char* p = out.copy_slot(copy);
+  std::memcpy(p, head.data(), head.size());
+  std::memcpy(p + date_off, ctx.date->value(), kDateLen);
+  p += head.size();
+  if (!mid.empty()) std::memcpy(p, mid.data(), mid.size());  // (memcpy from null is UB)
+  p += mid.size();
+  std::memcpy(p, end.data(), end.size());
+  if (copy_body) {
+    std::memcpy(p + end.size(), body.data(), n);
+  } else if (n) {
+    out.ref(body.data(), n);  // a slice of the table's body: never copied
+  }
+  count_status(ctx, status);
   return true;
 }
 
-// If-None-Match: weak comparison over a list of entity-tags, or "*" (RFC 9110 §13.1.2).
-bool etag_matches(std::string_view list, std::string_view etag) {
-  if (list == "*") return true;
-  while (!list.empty()) {
-    while (!list.empty() && (list.front() == ' ' || list.front() == '\t' || list.front() == ','))
-      list.remove_prefix(1);
-    if (list.size() >= 2 && list[0] == 'W' && list[1] == '/') list.remove_prefix(2);
-    size_t end = list.find(',');
-    std::string_view tag = list.substr(0, end);
-    while (!tag.empty() && (tag.back() == ' ' || tag.back() == '\t')) tag.remove_suffix(1);
-    if (!tag.empty() && tag == etag) return true;
-    if (end == std::string_view::npos) break;
-    list.remove_prefix(end);
+bool append(const ServeCtx& ctx, const Reply& rep, bool with_body, std::string_view end,
+            OutBatch& out) {
+  const Response& r = *rep.r;
+  char mid[96];
+  char* p = mid;
+  switch (rep.kind) {
+    case RangeAnswer::whole:
+      return append_parts(ctx, r.status, r.head, r.date_off, {}, r.body, with_body, end, out);
+    case RangeAnswer::partial: {  // RFC 9110 §14.4: Content-Range: bytes first-last/length
+      p = put_u64(put(p, "Content-Range: bytes "), rep.first);
+      p = put_u64(put(p, "-"), rep.last);
+      p = put_u64(put(p, "/"), r.body.size());
+      p = put_u64(put(p, "\r\nContent-Length: "), rep.last - rep.first + 1);
+      p = put(p, "\r\n");
+      std::string_view slice(r.body.data() + rep.first, rep.last - rep.first + 1);
+      return append_parts(ctx, 206, r.partial_head, r.partial_date_off,
+                          std::string_view(mid, static_cast<size_t>(p - mid)), slice, with_body,
+                          end, out);
+    }
+    case RangeAnswer::unsatisfiable:  // RFC 9110 §15.5.17: Content-Range: bytes */length
+      p = put_u64(put(p, "Content-Range: bytes */"), rep.length);
+      p = put(p, "\r\n");
+      return append_parts(ctx, r.status, r.head, r.date_off,
+                          std::string_view(mid, static_cast<size_t>(p - mid)), r.body, with_body,
+                          end, out);
   }
   return false;
 }
 
-// RFC 9110 §13.2.2: If-None-Match decides when present; If-Modified-Since only without it.
-bool not_modified(const Response& r, const Request& req) {
-  if (r.not_modified < 0) return false;
-  if (!req.if_none_match.empty()) return !r.etag.empty() && etag_matches(req.if_none_match, r.etag);
-  if (req.if_modified_since.empty() || r.last_modified < 0) return false;
-  int64_t since = parse_http_date(req.if_modified_since);
-  return since >= 0 && r.last_modified <= since;
+// Preconditions (RFC 9110 §13.2.2), then Range with If-Range (steps 5-6): only for a route
+// found, whose answer would otherwise be 200.
+Reply conditional_reply(const ResponseTable& table, const Response& r, const Request& req,
+                        int64_t now) {
+  Validators v{r.etag, r.last_modified};
+  if (req.conditional) {
+    switch (evaluate_preconditions(req, v, now)) {
+      case Precondition::proceed: break;
+      case Precondition::not_modified: return {&table.not_modified(r)};
+      case Precondition::failed: return {&table.error(412)};
+    }
+  }
+  // GET is the only method with range handling (§14.2); Range given twice is not one range.
+  if (req.method != Method::get || !req.range.once() || r.partial_head.empty() ||
+      !if_range_holds(req, v, now))
+    return {&r};
+  Reply rep{&r};
+  rep.kind = read_range(req.range.value, r.body.size(), rep.first, rep.last);
+  if (rep.kind == RangeAnswer::unsatisfiable) {
+    rep.r = &table.error(416);
+    rep.length = r.body.size();
+  }
+  return rep;
 }
 
-const Response& route(const ResponseTable& table, const Request& req) {
+Reply route(const ResponseTable& table, const Request& req, int64_t now) {
   switch (req.method) {
     case Method::get:
     case Method::head: {
@@ -82,16 +145,24 @@ const Response& route(const ResponseTable& table, const Request& req) {
       switch (normalize_path(path, scratch.data(), scratch.size(), n)) {
         case PathResult::unchanged: break;
         case PathResult::normalized: path = std::string_view(scratch.data(), n); break;
-        case PathResult::bad: return table.error(400);
+        case PathResult::bad: return {&table.error(400)};
       }
       const Response* r = table.find(path);
-      if (!r) return table.error(404);
-      return not_modified(*r, req) ? table.not_modified(*r) : *r;
+      if (!r) return {&table.error(404)};
+      if (!req.conditional && !req.range.present()) return {r};  // the plain GET: nothing more
+      return conditional_reply(table, *r, req, now);
     }
-    case Method::known_other: return table.error(405);
+    case Method::known_other: return {&table.error(405)};
     case Method::unknown: break;
   }
-  return table.error(501);
+  return {&table.error(501)};
+}
+
+std::string_view end_for(bool keep, uint8_t minor) {
+  if (!keep) return std::string_view(kEndClose, sizeof(kEndClose) - 1);
+  // HTTP/1.0 keeps the connection only when told so (ab -k), and is told it is kept.
+  if (minor == 0) return std::string_view(kEndKeepAlive, sizeof(kEndKeepAlive) - 1);
+  return std::string_view(kEndKeep, sizeof(kEndKeep) - 1);
 }
 
 }  // namespace
@@ -100,7 +171,55 @@ ServeOutcome serve_requests(const ServeCtx& ctx, Conn& conn, const char* data, s
                             OutBatch& out) {
   ServeOutcome o;
   size_t pos = 0;
-  while (pos < len) {
+  const std::string_view close_end(kEndClose, sizeof(kEndClose) - 1);
+  for (;;) {
+    if (conn.chunked) {
+      // A chunked body is decoded and discarded before its request is answered, so a body
+      // that turns out malformed or too large gets its 400/413 as the answer, not after one.
+      ChunkedBody& b = *conn.chunked;
+      if (!b.finished) {
+        if (pos == len) break;
+        ChunkedDecoder::Result res =
+            b.decoder.feed(data + pos, len - pos, ctx.limits->max_body, ctx.limits->max_header);
+        pos += res.consumed;
+        if (res.step == ChunkedDecoder::Step::more) break;
+        b.finished = true;
+        if (res.step == ChunkedDecoder::Step::error) b.error_status = res.error_status;
+      }
+      if (b.error_status) {
+        if (!append(ctx, {&ctx.table->error(b.error_status)}, true, close_end, out)) {
+          o.batch_full = true;  // the decoder is done: the same error is appended next call
+          break;
+        }
+        bump(ctx.stats->parse_errors);
+        delete conn.chunked;
+        conn.chunked = nullptr;
+        o.close = o.linger = true;  // the rest of the body may still be arriving
+        pos = len;
+        break;
+      }
+      // The request's head was kept: parse it again (a pure function, same answer) and route
+      // it against the table of now, which a reload during the body may have replaced.
+      Request req;
+      size_t scan = 0;
+      parse_request(b.head.get(), b.head_len, ctx.limits->max_header, scan, req);
+      bool keep = ctx.keepalive && !req.conn_close && (req.minor == 1 || req.conn_keepalive);
+      if (!append(ctx, route(*ctx.table, req, ctx.date->now()), req.method != Method::head,
+                  end_for(keep, req.minor), out)) {
+        o.batch_full = true;  // answered on the next call; the body is already consumed
+        break;
+      }
+      delete conn.chunked;
+      conn.chunked = nullptr;
+      if (!keep) {
+        o.close = true;
+        o.linger = pos < len;
+        pos = len;
+        break;
+      }
+      continue;
+    }
+    if (pos >= len) break;
     if (conn.body_left) {  // a body is skipped, never parsed as the next request
       size_t skip = len - pos < conn.body_left ? len - pos : static_cast<size_t>(conn.body_left);
       pos += skip;
@@ -117,8 +236,7 @@ ServeOutcome serve_requests(const ServeCtx& ctx, Conn& conn, const char* data, s
       break;
     }
     if (pr.status == Parse::error) {
-      if (!append(ctx, ctx.table->error(pr.error_status), true, kEndClose, sizeof(kEndClose) - 1,
-                  out)) {
+      if (!append(ctx, {&ctx.table->error(pr.error_status)}, true, close_end, out)) {
         o.batch_full = true;
         break;
       }
@@ -129,31 +247,34 @@ ServeOutcome serve_requests(const ServeCtx& ctx, Conn& conn, const char* data, s
       pos = len;  // nothing after a malformed request can be trusted
       break;
     }
+    if (req.transfer == TransferCoding::chunked) {
+      // Keep the head (at most max_header bytes) until the body has been read: allocated for
+      // a chunked request only, never on the plain path.
+      conn.chunked = new ChunkedBody();
+      conn.chunked->head.reset(new char[pr.consumed]);
+      std::memcpy(conn.chunked->head.get(), data + pos, pr.consumed);
+      conn.chunked->head_len = pr.consumed;
+      conn.scan_from = 0;
+      conn.header_started = false;
+      pos += pr.consumed;
+      continue;
+    }
 
     // Framing problems end the connection: the next request's start is unknowable.
-    const Response* r;
+    Reply rep{nullptr};
     bool must_close = false;
-    if (req.has_transfer_encoding) {
-      r = &ctx.table->error(501);
+    if (req.transfer == TransferCoding::unsupported) {
+      rep.r = &ctx.table->error(501);  // a coding before chunked vw cannot decode (RFC 9112 §6.1)
       must_close = true;
     } else if (req.content_length > ctx.limits->max_body) {
-      r = &ctx.table->error(413);
+      rep.r = &ctx.table->error(413);
       must_close = true;
     } else {
-      r = &route(*ctx.table, req);
+      rep = route(*ctx.table, req, ctx.date->now());
     }
     bool keep = ctx.keepalive && !must_close && !req.conn_close &&
                 (req.minor == 1 || req.conn_keepalive);
-    const char* end = kEndKeep;
-    size_t end_len = sizeof(kEndKeep) - 1;
-    if (!keep) {
-      end = kEndClose;
-      end_len = sizeof(kEndClose) - 1;
-    } else if (req.minor == 0) {
-      end = kEndKeepAlive;  // HTTP/1.0 keeps the connection only when told so (ab -k)
-      end_len = sizeof(kEndKeepAlive) - 1;
-    }
-    if (!append(ctx, *r, req.method != Method::head, end, end_len, out)) {
+    if (!append(ctx, rep, req.method != Method::head, end_for(keep, req.minor), out)) {
       o.batch_full = true;  // this request is answered on the next call
       break;
     }

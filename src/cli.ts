@@ -57,7 +57,8 @@ A CPU-pinned, real-time HTTP/1.1 server: one SCHED_FIFO worker thread per CPU.
                            --user root stays root
   -r, --route PATH=TEXT    serve TEXT at PATH (repeatable); PATH=@FILE serves a file's bytes
   -d, --dir DIR            serve every file below DIR from memory (index.html for directories)
-  -H, --header 'N: v'      add a header to every response (repeatable), e.g. 'Cache-Control: max-age=60'
+  -H, --header 'N: v'      add a header to 2xx and 304 responses (repeatable), e.g. 'Cache-Control: max-age=60'
+      --header-always 'N: v'  add a header to every response, errors too (repeatable)
       --max-file-size B    largest file --dir/--route may load (67108864)
       --max-total B        all bodies together (1073741824)
       --no-watch           do not reload when a served file changes
@@ -101,6 +102,7 @@ const serveSpec = {
   route: { type: "string", short: "r", multiple: true },
   dir: { type: "string", short: "d", multiple: true },
   header: { type: "string", short: "H", multiple: true },
+  "header-always": { type: "string", multiple: true },
   "max-file-size": { type: "string" },
   "max-total": { type: "string" },
   "no-watch": { type: "boolean" },
@@ -248,6 +250,7 @@ async function serveCommand(args: string[]): Promise<number> {
     route: v.route,
     dir: v.dir,
     header: v.header,
+    headerAlways: v["header-always"],
     maxFileSize: num("max-file-size", v["max-file-size"]),
     maxTotal: num("max-total", v["max-total"]),
     watch: v["no-watch"] ? false : undefined,

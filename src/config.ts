@@ -40,7 +40,8 @@ export interface Options {
   user?: string; // drop to this user after start (root only)
   route?: string[]; // "PATH=TEXT" | "PATH=@FILE"
   dir?: string[];
-  header?: string[]; // "Name: value" on every response
+  header?: string[]; // "Name: value" on 2xx and 304 responses
+  headerAlways?: string[]; // "Name: value" on every response
   maxFileSize?: number;
   maxTotal?: number;
   watch?: boolean; // reload when a served file changes (default on when there is content)
@@ -195,8 +196,10 @@ export function resolveConfig(o: Options): Config {
       routes: o.route ?? [],
       dirs: o.dir ?? [],
       headers: o.header ?? [],
+      headersAlways: o.headerAlways ?? [],
       maxFileSize: integer("--max-file-size", o.maxFileSize ?? defaultContent.maxFileSize, 0, 2 ** 32 - 1),
       maxTotal: integer("--max-total", o.maxTotal ?? defaultContent.maxTotal, 0, 2 ** 40),
+      maxHeader: integer("--max-header", o.maxHeader ?? defaults.maxHeader, 256, 1 << 20),
     },
     watch: o.watch ?? true,
   };

@@ -35,7 +35,7 @@ export interface NativeConfig {
 }
 
 export interface ResponseSpec {
-  path: string; // "" for an error page
+  path: string | Buffer; // "" for an error page; bytes: the percent-decoded request path
   status: number;
   headers: string; // extra header lines, each ending in CRLF
   body: Buffer;

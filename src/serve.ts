@@ -2,7 +2,7 @@
 // open the control socket and metrics, and stop on signals.
 import * as util from "node:util";
 import type { Config } from "./config";
-import { buildTable } from "./content";
+import { buildContent } from "./content";
 import { ControlServer, defaultControlPath } from "./control";
 import { watchContent, watchedPaths } from "./watch";
 import { start, type Server } from "./index";
@@ -116,7 +116,9 @@ function failedWorker(server: Server): string | undefined {
 /** Runs until a signal; resolves with the exit code. Throws ConfigError/StartError at start. */
 export async function serve(config: Config, view: ViewOptions): Promise<number> {
   const target = dropTarget(config.user); // checked before anything starts
-  const server = start(config);
+  const content = buildContent(config.content);
+  for (const line of content.unservable) console.error(`vw: ${line}`);
+  const server = start(config, content.table);
   // With --json, stdout carries NDJSON only: everything else goes to stderr.
   const say = view.json ? (l: string) => console.error(l) : (l: string) => console.log(l);
   const identities = server.workers.map((w) => ({ id: w.id, cpu: w.cpu, tid: w.tid }));
@@ -127,7 +129,8 @@ export async function serve(config: Config, view: ViewOptions): Promise<number> 
   // table is refused and the old one keeps serving.
   const reload = (why: string): { ok: boolean; message: string } => {
     try {
-      const table = buildTable(config.content);
+      const { table, unservable } = buildContent(config.content);
+      for (const line of unservable) console.error(`vw: ${line}`);
       server.reload(table);
       const message = `reloaded (${why}): ${table.routes.length} routes`;
       console.error(`vw: ${message}`);

@@ -166,12 +166,12 @@ describe("--coalesce auto engages when the load shares the worker's CPU", () => 
   it("wrk on the worker's own CPU: waits are held and requests per wake-up rise", { skip: !wrk || !taskset ? "wrk or taskset missing" : false, timeout: 30000 }, async () => {
     const vw = await startVw(["--cpus", "0", "--coalesce", "auto", "--json", "--stats-interval", "0.2"]);
     try {
-      await run(taskset!, ["-c", "0", wrk!, "-t1", "-c100", "-d2s", `http://127.0.0.1:${vw.port}/1b`], { timeout: 20000 });
+      await run(taskset!, ["-c", "0", wrk!, "-t1", "-c200", "-d3s", `http://127.0.0.1:${vw.port}/1b`], { timeout: 20000 });
       await flushed(vw);
       const f = figures(vw);
       assert.ok(f.requests > 1000, `${f.requests} requests`);
       assert.ok(f.coalesced_waits > 0, "auto never held a wait under co-located load");
-      assert.ok(f.requests / f.wakeups > 4, `${f.requests} requests in ${f.wakeups} wake-ups`);
+      assert.ok(f.requests / f.wakeups > 3, `${f.requests} requests in ${f.wakeups} wake-ups`);
     } finally {
       await vw.stop();
     }

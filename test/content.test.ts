@@ -135,6 +135,140 @@ describe("routes and directories", () => {
   });
 });
 
+/** A request target for these path bytes, every byte outside unreserved percent-encoded. */
+function encodePath(bytes: Buffer): string {
+  let out = "";
+  for (const b of bytes) {
+    const c = String.fromCharCode(b);
+    out += b === 0x2f || /[A-Za-z0-9\-._~]/.test(c) ? c : `%${b.toString(16).toUpperCase().padStart(2, "0")}`;
+  }
+  return out;
+}
+
+describe("--dir: every regular file is reachable by its percent-encoded path", () => {
+  // File names as bytes: the kinds a URL has to encode, and one that is not UTF-8 at all.
+  const names: Buffer[] = [
+    "a b.txt", "100%.txt", "q?.txt", "h#.txt", "tab\tname", "new\nline", "cr\rname", "semi;colon=1", "plus+amp&",
+    'quote".txt', "back\\slash", "a%2Fb", "%41", "...", ".hidden", "caf\u00e9.txt", "\u65e5\u672c.txt", "\u{1f600}",
+    "del\x7f", "ctl\x01", "brackets[1]", "curly{x}", "pipe|caret^", "colon:at@", "comma,x",
+  ].map((n) => Buffer.from(n, "utf8"));
+  names.push(Buffer.from([0xff, 0xfe, 0x2e, 0x62, 0x69, 0x6e])); // "\xff\xfe.bin": not UTF-8
+  const subdir = Buffer.from("sub dir%");
+  let dir: string;
+  let vw: VwProcess;
+  let c: RawClient;
+  const bodyOf = (name: Buffer): Buffer => Buffer.concat([Buffer.from("body of "), name]);
+  before(async () => {
+    dir = tmpdir();
+    const site = Buffer.from(path.join(dir, "site"));
+    fs.mkdirSync(site);
+    for (const n of names) fs.writeFileSync(Buffer.concat([site, Buffer.from("/"), n]), bodyOf(n));
+    fs.mkdirSync(Buffer.concat([site, Buffer.from("/"), subdir]));
+    fs.writeFileSync(Buffer.concat([site, Buffer.from("/"), subdir, Buffer.from("/index.html")]), "sub index");
+    fs.writeFileSync(Buffer.concat([site, Buffer.from("/"), subdir, Buffer.from("/x y")]), "deep");
+    vw = await startVw(["--workers", "1", "--quiet", "--no-watch", "--dir", path.join(dir, "site")]);
+    c = await RawClient.connect(vw.port);
+  });
+  after(async () => {
+    c.destroy();
+    await vw.stop();
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
+
+  it("each name, fully percent-encoded, gets 200 and its own bytes", async () => {
+    for (const n of names) {
+      const target = "/" + encodePath(n);
+      const r = await c.request(get(target));
+      assert.equal(r.status, 200, `${target}: ${r.raw.split("\r\n")[0]}`);
+      assert.deepEqual(r.body, bodyOf(n), target);
+    }
+    assert.doesNotMatch(vw.stderr(), /cannot be served/, "nothing was reported unservable");
+  });
+
+  it("a directory with such a name, its index.html and files below it", async () => {
+    const d = "/" + encodePath(subdir);
+    for (const t of [`${d}/`, d, `${d}/index.html`]) assert.equal((await c.request(get(t))).body.toString(), "sub index", t);
+    assert.equal((await c.request(get(`${d}/x%20y`))).body.toString(), "deep");
+  });
+
+  it("bytes a target may carry raw (UTF-8, sub-delims) work unencoded or encoded alike", async () => {
+    const raw = (t: string): string => `GET ${t} HTTP/1.1\r\nHost: x\r\n\r\n`;
+    c.write(Buffer.from(raw("/caf\u00e9.txt"), "utf8"));
+    const [r] = await c.responses(1);
+    assert.equal(r.status, 200);
+    assert.equal(r.body.toString(), "body of caf\u00e9.txt");
+    assert.equal((await c.request(get("/semi;colon=1"))).status, 200);
+    assert.equal((await c.request(get("/%73emi%3Bcolon%3D1"))).status, 200);
+    // Only the one decoding: "%2541" names the file "%41", not "A"; "a%2Fb" names "a%2Fb" by "%252F".
+    assert.equal((await c.request(get("/%2541"))).body.toString(), "body of %41");
+    assert.equal((await c.request(get("/%41"))).status, 404);
+    assert.equal((await c.request(get("/a%2Fb"))).status, 404, "%2F decodes to a slash: /a/b, which is no file");
+  });
+});
+
+describe("--dir: a file no request can name is reported, at start and at reload", () => {
+  it("a path too long for --max-header: one line naming it, the rest served", async () => {
+    const dir = tmpdir();
+    const long = "L".repeat(200) + " " + "m".repeat(40); // 241 bytes + "%20": over a 256-byte header limit
+    fs.writeFileSync(path.join(dir, long), "never");
+    fs.writeFileSync(path.join(dir, "ok.txt"), "fine");
+    const vw = await startVw(["--workers", "1", "--quiet", "--no-watch", "--dir", dir, "--max-header", "256"]);
+    try {
+      const lines = (): string[] => vw.stderr().split("\n").filter((l) => l.includes("cannot be served"));
+      await waitFor(() => lines().length === 1, "the start line");
+      assert.match(lines()[0], new RegExp(`^vw: .*${long}: cannot be served: the shortest request for it is 2\\d\\d bytes, over --max-header 256`));
+      const c = await RawClient.connect(vw.port);
+      assert.equal((await c.request(get("/ok.txt"))).body.toString(), "fine");
+      c.destroy();
+      vw.child.kill("SIGHUP");
+      await waitFor(() => lines().length === 2, "the line again at reload");
+      assert.match(lines()[1], /cannot be served/);
+    } finally {
+      await vw.stop();
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe("Last-Modified is never later than Date (RFC 9110 §8.8.2.1)", () => {
+  it("a file with a future mtime gets the table's build time; after a change the echoed date gets 200", async () => {
+    const dir = tmpdir();
+    const file = path.join(dir, "future.txt");
+    const future = new Date("2035-06-01T00:00:00Z");
+    fs.writeFileSync(file, "one");
+    fs.utimesSync(file, future, future);
+    fs.writeFileSync(path.join(dir, "route.txt"), "r");
+    fs.utimesSync(path.join(dir, "route.txt"), future, future);
+    const vw = await startVw(["--workers", "1", "--quiet", "--no-watch", "--dir", dir, "--route", `/r=@${path.join(dir, "route.txt")}`]);
+    try {
+      const c = await RawClient.connect(vw.port);
+      for (const p of ["/future.txt", "/r"]) {
+        const r = await c.request(get(p));
+        const lm = Date.parse(r.header("last-modified")!);
+        const date = Date.parse(r.header("date")!);
+        assert.ok(lm <= date, `${p}: Last-Modified ${r.header("last-modified")} after Date ${r.header("date")}`);
+        assert.ok(date - lm < 10000, `${p}: Last-Modified is the build time, not an old date`);
+        assert.equal((await c.request(get(p, `If-Modified-Since: ${r.header("last-modified")}\r\n`), { head: true })).status, 304);
+      }
+      const first = await c.request(get("/future.txt"));
+      await sleep(1100); // the next table is built in a later second
+      fs.writeFileSync(file, "two");
+      fs.utimesSync(file, future, future);
+      vw.child.kill("SIGHUP");
+      await waitFor(() => /reloaded \(SIGHUP\)/.test(vw.stderr()), "the reload");
+      const again = await c.request(get("/future.txt", `If-Modified-Since: ${first.header("last-modified")}\r\n`));
+      assert.equal(again.status, 200, "the changed file is sent to a client echoing the old Last-Modified");
+      assert.equal(again.body.toString(), "two");
+      assert.ok(Date.parse(again.header("last-modified")!) > Date.parse(first.header("last-modified")!));
+      assert.ok(Date.parse(again.header("last-modified")!) <= Date.parse(again.header("date")!));
+      c.destroy();
+    } finally {
+      await vw.stop();
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
 describe("content that cannot be served", () => {
   it("a symlink leaving --dir is refused, naming it", async () => {
     const dir = tmpdir();

@@ -158,9 +158,8 @@ for (const mode of MODES) {
     });
 
     describe("framing", () => {
-      it("Transfer-Encoding: chunked → 501 and close", async () => {
-        await expectErrorClose(pool, srv.port, `POST /1b HTTP/1.1\r\n${H}Transfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n` + FOLLOW, 501);
-        await expectErrorClose(pool, srv.port, `GET /1b HTTP/1.1\r\n${H}Transfer-Encoding: gzip, chunked\r\n\r\n0\r\n\r\n`, 501);
+      it("Transfer-Encoding with a coding before chunked → 501 and close (chunked alone: test/http-framing)", async () => {
+        await expectErrorClose(pool, srv.port, `GET /1b HTTP/1.1\r\n${H}Transfer-Encoding: gzip, chunked\r\n\r\n0\r\n\r\n` + FOLLOW, 501);
       });
 
       it("Content-Length together with Transfer-Encoding → 400 and close", async () => {
