@@ -6,7 +6,11 @@ import { parseArgs } from "node:util";
 import * as fs from "node:fs";
 import * as path from "node:path";
 
-import { parseListen, resolveConfig, type Options } from "./config";
+import { parseListen, resolveConfig, type Config, type Options } from "./config";
+import { buildTable } from "./content";
+import { allowedCpus, formatCpuList, selectCpus } from "./cpu";
+import { native } from "./native";
+import { dropTarget } from "./privileges";
 import { attach, defaultControlPath, requestReload } from "./control";
 import { cpusFacts, cpusReport } from "./cpus-report";
 import { readConfigFile } from "./config-file";
@@ -18,6 +22,7 @@ const HELP = `Usage: vw [options]          serve
        vw stats [options]    attach to a running vw and show its live figures
        vw cpus [options]     what vw sees: CPUs, real-time privilege, throttling, a trial
        vw reload [options]   reload a running vw's content
+       vw check [options]    check the flags and content without serving (nginx -t)
        (vw COMMAND --help for each)
 
 A CPU-pinned, real-time HTTP/1.1 server: one SCHED_FIFO worker thread per CPU.
@@ -213,8 +218,12 @@ function version(): string {
   return pkg.version;
 }
 
-async function serveCommand(args: string[]): Promise<number> {
-  const cli = parse(() => parseArgs({ args: joinNegative(args, serveSpec), options: serveSpec, strict: true, allowPositionals: false }).values);
+/**
+ * The serve flags (and --config) → what `vw` would run, or an exit code when --help/--version
+ * answered. Throws ConfigError for anything wrong.
+ */
+function serveSetup(args: string[], help = "vw --help"): { config: Config; view: ViewOptions } | number {
+  const cli = parse(() => parseArgs({ args: joinNegative(args, serveSpec), options: serveSpec, strict: true, allowPositionals: false }).values, help);
   // Flags override the file: each given flag replaces the file's value (lists included).
   const file = cli.config === undefined ? {} : readConfigFile(cli.config, serveSpec, ["config", "help", "version"]);
   const v = { ...file, ...cli } as typeof cli;
@@ -269,7 +278,44 @@ async function serveCommand(args: string[]): Promise<number> {
     control: v.control,
     maxConnsGiven: v["max-conns"] !== undefined,
   };
-  return serve(config, view);
+  return { config, view };
+}
+
+async function serveCommand(args: string[]): Promise<number> {
+  const setup = serveSetup(args);
+  return typeof setup === "number" ? setup : serve(setup.config, setup.view);
+}
+
+const CHECK_HELP = `Usage: vw check [the flags of vw]
+
+Checks a configuration without serving (like nginx -t): parses the flags and --config, builds
+the response table from --route and --dir (every file is read), selects the CPUs, checks the
+engine is built and --user exists, then prints one line and exits: 0 when vw would start with
+these flags, 2 (one line saying what is wrong) when not. Binds nothing, starts no thread; a port
+in use or a refused real-time policy only shows when vw starts.`;
+
+/** vw check: everything vw does before it binds, then one line. */
+function checkCommand(args: string[]): number {
+  if (args.includes("--help") || args.includes("-h")) {
+    console.log(CHECK_HELP);
+    return 0;
+  }
+  const setup = serveSetup(args, "vw check --help");
+  if (typeof setup === "number") return setup;
+  const { config, view } = setup;
+  if (!native().engines().includes(config.engine)) {
+    throw new ConfigError(`--engine ${config.engine}: not in this build (it has ${native().engines().join(", ")}); npm rebuild`);
+  }
+  const table = buildTable(config.content);
+  const cpus = selectCpus(allowedCpus(), config.cpus, config.workers);
+  const user = dropTarget(config.user);
+  const where = config.listen.map((l) => (l.family === 6 ? `[${l.host}]:${l.port}` : `${l.host}:${l.port}`)).join(", ");
+  const metrics = view.metrics ? `, metrics on ${view.metrics.host}:${view.metrics.port}` : "";
+  const as = user ? `, then as ${user.name}` : "";
+  console.log(
+    `vw: configuration OK: ${table.routes.length} routes, ${cpus.length} ${config.engine} worker(s) on CPU ${formatCpuList(cpus)}, listening on ${where}${metrics}${as}`,
+  );
+  return 0;
 }
 
 async function statsCommand(args: string[]): Promise<number> {
@@ -329,6 +375,7 @@ async function main(argv: string[]): Promise<number> {
     if (argv[0] === "stats") return await statsCommand(argv.slice(1));
     if (argv[0] === "cpus") return cpusCommand(argv.slice(1));
     if (argv[0] === "reload") return await reloadCommand(argv.slice(1));
+    if (argv[0] === "check" || argv[0] === "-t") return checkCommand(argv.slice(1));
     return await serveCommand(argv[0] === "serve" ? argv.slice(1) : argv);
   } catch (err) {
     if (err instanceof ConfigError) {

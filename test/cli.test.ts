@@ -50,13 +50,13 @@ describe("mistakes get one line and exit 2", () => {
 });
 
 describe("--help on every subcommand", () => {
-  for (const sub of ["stats", "reload", "cpus"]) {
+  for (const sub of ["stats", "reload", "cpus", "check"]) {
     it(`vw ${sub} --help (and -h): usage on stdout, exit 0`, async () => {
       for (const flag of ["--help", "-h"]) {
         const r = await runVw([sub, flag]);
         assert.equal(r.code, 0, r.stderr);
         assert.match(r.stdout, new RegExp(`^Usage: vw ${sub} `));
-        assert.match(r.stdout, /--socket|--policy/);
+        assert.match(r.stdout, /--socket|--policy|nginx -t/);
         assert.equal(r.stderr, "");
       }
     });
@@ -160,5 +160,30 @@ describe("as another user (root only)", () => {
     assert.doesNotMatch(r.stdout + r.stderr, /listening on/);
     assert.equal(r.stdout, "");
     assert.match(r.stderr, /^vw: SCHED_FIFO was not granted \(EPERM.*--require-rt makes this fatal$/m);
+  });
+});
+
+describe("vw check", () => {
+  it("loads flags and content, binds nothing, says OK in one line, exit 0", async () => {
+    const taken = net.createServer().listen(0, "127.0.0.1");
+    await new Promise((r) => taken.once("listening", r));
+    const port = (taken.address() as net.AddressInfo).port;
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "vw-check-"));
+    fs.writeFileSync(path.join(dir, "a.txt"), "a");
+    try {
+      // The port is in use: check does not bind, so it cannot know, and says OK.
+      const r = await runVw(["check", "--listen", `127.0.0.1:${port}`, "--workers", "1", "--dir", dir, "--user", "root"]);
+      assert.equal(r.code, 0, r.stderr);
+      assert.match(r.stdout, new RegExp(`^vw: configuration OK: \\d+ routes, 1 epoll worker\\(s\\) on CPU \\d+, listening on 127\\.0\\.0\\.1:${port}`));
+      assert.equal(r.stdout.trim().split("\n").length, 1);
+      assert.equal(r.stderr, "");
+    } finally {
+      taken.close();
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+  it("a missing --dir, a CPU outside the allowed set: one line, exit 2", async () => {
+    oneLine(await runVw(["check", "--dir", "/nonexistent-vw-dir"]), 2, /^vw: --dir \/nonexistent-vw-dir: no such directory$/);
+    oneLine(await runVw(["check", "--cpus", "4095"]), 2, /^vw: --cpus: CPU 4095 is not allowed for this process/);
   });
 });
