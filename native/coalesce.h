@@ -16,11 +16,21 @@
 // for kFutilePasses passes (few connections: holding only adds latency) is dropped and retried
 // after a back-off that doubles up to kMaxBackoffUs.
 #pragma once
+#include <time.h>
+
 #include <cstdint>
 
 #include "config.h"
+#include "stats.h"
 
 namespace vw {
+
+// Microseconds on CLOCK_MONOTONIC, through the vDSO (no system call).
+inline uint64_t mono_us() {
+  timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return static_cast<uint64_t>(ts.tv_sec) * 1000000 + static_cast<uint64_t>(ts.tv_nsec) / 1000;
+}
 
 class Coalescer {
  public:
@@ -42,6 +52,26 @@ class Coalescer {
   // The batch size worth waking early for: a wait that holds may return once this many
   // requests (uring: completions) are ready, before the hold ends.
   static constexpr uint32_t batch() { return kTargetBatch; }
+
+  // Just before the worker's blocking wait: tells the controller what the pass that just ended
+  // served, publishes the hold (stats `coalesce_hold_us`, `coalesced_waits`) and returns it: how
+  // long, µs, this wait may hold its wake-up back (0: wake on the first event).
+  uint32_t begin_wait(StatsSlot& s) {
+    if (!enabled()) return 0;
+    uint64_t now = mono_us();
+    uint64_t requests = s.requests.load(std::memory_order_relaxed);
+    if (_woke_us) after_pass(requests - _requests_at_wake, _woke_us - _wait_began_us, now);
+    store_relaxed(s.coalesce_hold_us, _hold_us);
+    if (_hold_us) bump(s.coalesced_waits);
+    _wait_began_us = now;
+    return _hold_us;
+  }
+  // Just after the wait returned: the pass begins.
+  void end_wait(const StatsSlot& s) {
+    if (!enabled()) return;
+    _woke_us = mono_us();
+    _requests_at_wake = s.requests.load(std::memory_order_relaxed);
+  }
 
   // After each pass: `served` requests answered in it; `waited_us` how long the wait before it
   // blocked (hold included); `now_us` CLOCK_MONOTONIC.
@@ -101,6 +131,9 @@ class Coalescer {
   uint32_t _hold_us = 0;
   uint32_t _futile = 0;  // consecutive passes a large hold left small
   uint64_t _retry_at_us = 0;
+  uint64_t _wait_began_us = 0;  // when the last wait (with its hold) began
+  uint64_t _woke_us = 0;        // ... when it returned
+  uint64_t _requests_at_wake = 0;
   uint64_t _backoff_us = kMinBackoffUs;
 };
 

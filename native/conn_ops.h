@@ -32,13 +32,6 @@ inline uint64_t mono_ms() {
   return static_cast<uint64_t>(ts.tv_sec) * 1000 + static_cast<uint64_t>(ts.tv_nsec) / 1000000;
 }
 
-// Microseconds on CLOCK_MONOTONIC, through the vDSO (no system call): --coalesce's clock.
-inline uint64_t mono_us() {
-  timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return static_cast<uint64_t>(ts.tv_sec) * 1000000 + static_cast<uint64_t>(ts.tv_nsec) / 1000;
-}
-
 inline ServeCtx serve_ctx(const WorkerEnv& env, const DateCache& date, StatsSlot& stats) {
   return ServeCtx{env.table.load(std::memory_order_acquire), &date, &env.config.limits,
                   env.config.keepalive, &stats};

@@ -131,7 +131,6 @@ class URingEngine final : public Engine {
   io_uring_sqe* sqe(uint64_t user_data);
   void make_room();
   int wait();
-  uint32_t next_hold();
   int enter_held(unsigned to_submit, uint32_t hold);
   void flush_sq();
   void wake_sq_thread();
@@ -192,9 +191,6 @@ class URingEngine final : public Engine {
   SendOp* _sends = nullptr;  // every SendOp not yet freed, orphans included
   uint32_t _sends_queued = 0;  // sends prepared since the last wait: their completions come at once
   Coalescer _coalesce;
-  uint64_t _wait_began_us = 0;  // --coalesce: when the last wait began
-  uint64_t _woke_us = 0;        // ... when it returned
-  uint64_t _requests_at_wake = 0;
   DateCache _date;
   std::unique_ptr<OutBatch> _out;
 };
@@ -346,18 +342,6 @@ void URingEngine::make_room() {
   }
 }
 
-// The previous pass is over: tell the controller what it served; the hold for the next wait.
-uint32_t URingEngine::next_hold() {
-  if (!_coalesce.enabled()) return 0;
-  uint64_t now = mono_us();
-  uint64_t requests = _env.stats.requests.load(std::memory_order_relaxed);
-  if (_woke_us) _coalesce.after_pass(requests - _requests_at_wake, _woke_us - _wait_began_us, now);
-  uint32_t hold = _coalesce.hold_us();
-  store_relaxed(_env.stats.coalesce_hold_us, hold);
-  _wait_began_us = now;
-  return hold;
-}
-
 // SQPOLL: publish the prepared SQEs; the kernel thread takes them from the tail. Enter only to
 // wake it when it has gone to sleep.
 void URingEngine::wake_sq_thread() {
@@ -372,8 +356,7 @@ void URingEngine::wake_sq_thread() {
 // The one blocking point: submit what this iteration prepared and wait for a completion, the
 // wake-up held back when --coalesce says so. Returns 0, or the errno of a wait that cannot work.
 int URingEngine::wait() {
-  uint32_t hold = next_hold();
-  if (hold) bump(_env.stats.coalesced_waits);
+  uint32_t hold = _coalesce.begin_wait(_env.stats);
   // Without the kernel's min-wait (before Linux 6.12) the worker pauses first, as the readiness
   // engines do, then waits as usual.
   if (hold && !_min_wait) _sys.nanosleep_us(hold);
@@ -396,10 +379,7 @@ int URingEngine::wait() {
     r = io_uring_submit_and_wait(&_ring, 1);
   }
   _sends_queued = 0;
-  if (_coalesce.enabled()) {
-    _woke_us = mono_us();
-    _requests_at_wake = _env.stats.requests.load(std::memory_order_relaxed);
-  }
+  _coalesce.end_wait(_env.stats);
   if (_sys.failing_waits()) r = -EINVAL;  // test hook: the impossible error
   if (r >= 0) return 0;
   int err = r == -1 ? errno : -r;  // liburing returns -errno; be safe with a libc-style -1

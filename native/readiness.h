@@ -74,17 +74,7 @@ class ReadinessEngine : public Engine {
   // The previous pass is over: tell the controller what it served, then hold this wait's
   // wake-up back by sleeping first, when the controller says so.
   void before_wait() {
-    if (!_coalesce.enabled()) return;
-    uint64_t now = mono_us();
-    uint64_t requests = _env.stats.requests.load(std::memory_order_relaxed);
-    if (_woke_us) _coalesce.after_pass(requests - _requests_at_wake, _woke_us - _wait_began_us, now);
-    uint32_t hold = _coalesce.hold_us();
-    store_relaxed(_env.stats.coalesce_hold_us, hold);
-    _wait_began_us = now;
-    if (hold) {
-      bump(_env.stats.coalesced_waits);
-      _sys.nanosleep_us(hold);
-    }
+    if (uint32_t hold = _coalesce.begin_wait(_env.stats)) _sys.nanosleep_us(hold);
   }
 
   // A wait failed. EINTR: wait again. Anything else cannot happen with valid arguments, and
@@ -100,10 +90,7 @@ class ReadinessEngine : public Engine {
     _env.pass_quiescent_point();  // no table pointer is held across iterations (reload QSBR)
     _date.refresh();
     _now_ms = mono_ms();
-    if (_coalesce.enabled()) {
-      _woke_us = mono_us();
-      _requests_at_wake = _env.stats.requests.load(std::memory_order_relaxed);
-    }
+    _coalesce.end_wait(_env.stats);
   }
 
   // ---- the worker's own fds ----
@@ -320,9 +307,6 @@ class ReadinessEngine : public Engine {
   Sys _sys;
   const Limits& _lim;
   Coalescer _coalesce;
-  uint64_t _wait_began_us = 0;  // --coalesce: when the last wait (with its hold) began
-  uint64_t _woke_us = 0;        // ... when it returned
-  uint64_t _requests_at_wake = 0;
   Fd _timer;
   ReserveFd _reserve;
   std::vector<Conn> _conns;  // indexed by fd
