@@ -6,7 +6,7 @@ import assert from "node:assert/strict";
 import { spawn, type ChildProcess } from "node:child_process";
 import * as net from "node:net";
 
-import { RawClient, root, sleep } from "./helpers/server";
+import { RawClient, root, sleep, which } from "./helpers/server";
 
 interface Npx {
   child: ChildProcess;
@@ -89,7 +89,7 @@ function cleanup(n: Npx): void {
   }
 }
 
-describe("npx vw", () => {
+describe("npx vw", { skip: which("npx") ? false : "npx not on the PATH" }, () => {
   it("kill of the npx process stops vw gracefully: npm exits 0, the port is free", async () => {
     const n = await startNpx();
     try {
