@@ -19,63 +19,71 @@ import { LEGEND, LiveView } from "./render";
 import { serve, type ViewOptions } from "./serve";
 
 const HELP = `Usage: vw [options]          serve
-       vw stats [options]    attach to a running vw and show its live figures
-       vw cpus [options]     what vw sees: CPUs, real-time privilege, throttling, a trial
+       vw stats [options]    attach to a running vw, show its live figures
+       vw cpus [options]     what vw sees: CPUs, real-time privilege, a trial
        vw reload [options]   reload a running vw's content
-       vw check [options]    check the flags and content without serving (nginx -t)
+       vw check [options]    check flags and content without serving (nginx -t)
        (vw COMMAND --help for each)
 
 A CPU-pinned, real-time HTTP/1.1 server: one SCHED_FIFO worker thread per CPU.
 
-  -p, --port N             port on every address (default 8085; 0 picks a free one)
-  -a, --listen HOST:PORT   listen here instead (repeatable): 127.0.0.1:8085, [::1]:8085, *:8085
-  -e, --engine NAME        how workers drive their sockets (same HTTP under each):
-                           epoll (default), uring (io_uring), poll, select (fds below 1024),
-                           blocking (a thread per connection)
-      --sqpoll             with --engine uring: a kernel thread polls the submission queue
-                           (fewer system calls, its CPU time is counted with the worker's)
-      --coalesce auto|off|US  hold a busy worker's wake-ups back so requests are answered in
-                           batches (auto: adaptive, at most 250 us; US: a fixed hold in us;
-                           off: wake per ready batch) (default: auto)
+  -p, --port N             port on every address (8085; 0 picks a free one)
+  -a, --listen HOST:PORT   listen here instead (repeatable): 127.0.0.1:8085,
+                           [::1]:8085, *:8085
+  -e, --engine NAME        how workers drive their sockets (same HTTP):
+                           epoll (default), uring (io_uring), poll,
+                           select (fds below 1024), blocking (a thread per
+                           connection)
+      --sqpoll             with --engine uring: a kernel thread polls the
+                           submission queue (its CPU counts as the worker's)
+      --coalesce MODE      auto | off | US: hold a busy worker's wake-ups
+                           back so requests are answered in batches (auto:
+                           adaptive, at most 250 us; US: a fixed hold in us)
   -w, --workers N          number of workers (default: one per allowed CPU)
-  -c, --cpus LIST          CPUs to pin workers to, e.g. 0-3,6 (default: all allowed)
+  -c, --cpus LIST          CPUs to pin workers to, e.g. 0-3,6 (default: all)
       --policy P           fifo | rr | other (default fifo)
       --priority N         real-time priority 1-99 (default 50)
       --require-rt         exit if the real-time policy is refused
       --no-keepalive       close the connection after every response
-      --header-timeout S   close a connection whose request header is not complete in S seconds (10)
-      --idle-timeout S     close a keep-alive connection idle for S seconds (60)
+      --header-timeout S   close a connection whose request header is not
+                           complete in S seconds (10)
+      --idle-timeout S     close a keep-alive connection idle S seconds (60)
       --max-header BYTES   request line + headers limit, 431 above (8192)
       --max-body BYTES     request body limit, 413 above (1048576)
-      --max-conns N        open connections per worker; more are closed at accept (65536)
+      --max-conns N        connections per worker; more are closed (65536)
       --backlog N          listen backlog per worker socket (4096)
       --stats-interval S   live view interval in seconds (1)
   -q, --quiet              no live view
-      --json               the live view as one JSON object per line on stdout (NDJSON)
-  -v, --verbose            a line per worker in the live view
-      --locality           count connections whose packets the worker's own CPU handled
-                           (SO_INCOMING_CPU: one getsockopt per accepted connection)
-      --metrics HOST:PORT  serve Prometheus metrics at http://HOST:PORT/metrics
-      --control PATH       control socket for vw stats (default /tmp/vw-PORT.sock)
-      --allow CIDR         accept connections only from here (repeatable): 10.0.0.0/8, ::1
-  -u, --user NAME          after start (as root), run as NAME; default the sudo user;
-                           --user root stays root
-  -r, --route PATH=TEXT    serve TEXT at PATH (repeatable); PATH=@FILE serves a file's bytes
-  -d, --dir DIR            serve every file below DIR from memory (index.html for directories)
-  -H, --header 'N: v'      add a header to 2xx and 304 responses (repeatable), e.g. 'Cache-Control: max-age=60'
-      --header-always 'N: v'  add a header to every response, errors too (repeatable)
+      --json               the live view as NDJSON on stdout
+  -v, --verbose            a machine line and lines per worker
+      --locality           count connections whose packets the worker's own
+                           CPU handled (one getsockopt per connection)
+      --metrics ADDR       Prometheus metrics at http://ADDR/metrics; ADDR is
+                           HOST:PORT, or PORT for 127.0.0.1:PORT
+      --control PATH       control socket for vw stats (/tmp/vw-PORT.sock)
+      --allow CIDR         accept connections only from here (repeatable):
+                           10.0.0.0/8, ::1
+  -u, --user NAME          started as root, run as NAME after setup (default:
+                           the sudo user, else nobody; root stays root)
+  -r, --route PATH=TEXT    serve TEXT at PATH (repeatable); PATH=@FILE
+                           serves a file's bytes
+  -d, --dir DIR            serve every file below DIR from memory
+                           (index.html for directories)
+  -H, --header 'N: v'      add a header to 2xx and 304 responses
+                           (repeatable), e.g. 'Cache-Control: max-age=60'
+      --header-always 'N: v'  add a header to every response (repeatable)
       --max-file-size B    largest file --dir/--route may load (67108864)
       --max-total B        all bodies together (1073741824)
       --no-watch           do not reload when a served file changes
-      --config FILE        JSON object with the long flags as keys; flags given here win
+      --config FILE        JSON object with the long flags as keys; flags
+                           given here win
   -h, --help               this text
   -V, --version            the version
 
-vw stats: --port N (of the running vw, default 8085) or --socket PATH; --json; -v.
-
-Routes: / /1b /100b /1k /10k /100k /1m (bodies of exactly that many bytes, k = 1024).
-Reload the content with SIGHUP or \`vw reload --port N\` (no request is dropped).
-Stop with Ctrl-C or SIGTERM (graceful, 5 s at most); a second signal stops at once.`;
+Routes: / /1b /100b /1k /10k /100k /1m (bodies of that many bytes, k = 1024).
+Reload the content with SIGHUP or \`vw reload --port N\` (no request dropped).
+Stop with Ctrl-C or SIGTERM (graceful, 5 s at most); a second signal stops at
+once.`;
 
 const serveSpec = {
   engine: { type: "string", short: "e" },
@@ -139,10 +147,12 @@ const cpusSpec = {
 
 const STATS_HELP = `Usage: vw stats [--port N | --socket PATH] [--json] [-v]
 
-Attaches to a running vw through its control socket and shows its live view, one interval a
-line, until Ctrl-C (exit 0). When the server stops, says so and exits 1.
+Attaches to a running vw through its control socket and shows its live view,
+one interval a line, until Ctrl-C (exit 0). When the server stops, says so and
+exits 1.
 
-  -p, --port N        the running vw's port (default 8085): its socket is /tmp/vw-N.sock
+  -p, --port N        the running vw's port (default 8085): its socket is
+                      /tmp/vw-N.sock
       --socket PATH   the control socket itself (vw --control PATH)
       --json          one JSON object per interval (the keys of vw --json)
   -v, --verbose       a machine line and three lines per worker
@@ -150,18 +160,21 @@ line, until Ctrl-C (exit 0). When the server stops, says so and exits 1.
 
 const RELOAD_HELP = `Usage: vw reload [--port N | --socket PATH]
 
-Asks a running vw to rebuild its content (--route, --dir) and swap it in; no request is
-dropped. Prints the server's answer; exit 0 when reloaded, 1 when refused or no vw answers.
+Asks a running vw to rebuild its content (--route, --dir) and swap it in; no
+request is dropped. Prints the server's answer; exit 0 when reloaded, 1 when
+refused or no vw answers.
 
-  -p, --port N        the running vw's port (default 8085): its socket is /tmp/vw-N.sock
+  -p, --port N        the running vw's port (default 8085): its socket is
+                      /tmp/vw-N.sock
       --socket PATH   the control socket itself (vw --control PATH)
   -h, --help          this text`;
 
 const CPUS_HELP = `Usage: vw cpus [--policy fifo|rr|other] [--priority N] [--json]
 
-What vw would get here, without serving: allowed and online CPUs, topology, the real-time
-privilege (uid, CAP_SYS_NICE, RLIMIT_RTPRIO), RT throttling, cgroup quota, isolated CPUs, and
-a trial thread pinned on each allowed CPU with the policy asked for.
+What vw would get here, without serving: allowed and online CPUs, topology,
+the real-time privilege (uid, CAP_SYS_NICE, RLIMIT_RTPRIO), RT throttling,
+cgroup quota, isolated CPUs, and a trial thread pinned on each allowed CPU
+with the policy asked for.
 
       --policy P      the policy to try (default fifo)
       --priority N    the real-time priority to try, 1-99 (default 50)
@@ -288,11 +301,12 @@ async function serveCommand(args: string[]): Promise<number> {
 
 const CHECK_HELP = `Usage: vw check [the flags of vw]
 
-Checks a configuration without serving (like nginx -t): parses the flags and --config, builds
-the response table from --route and --dir (every file is read), selects the CPUs, checks the
-engine is built and --user exists, then prints one line and exits: 0 when vw would start with
-these flags, 2 (one line saying what is wrong) when not. Binds nothing, starts no thread; a port
-in use or a refused real-time policy only shows when vw starts.`;
+Checks a configuration without serving (like nginx -t): parses the flags and
+--config, builds the response table from --route and --dir (every file is
+read), selects the CPUs, checks the engine is built and --user exists, then
+prints one line and exits: 0 when vw would start with these flags, 2 (one line
+saying what is wrong) when not. Binds nothing, starts no thread; a port in use
+or a refused real-time policy only shows when vw starts.`;
 
 /** vw check: everything vw does before it binds, then one line. */
 function checkCommand(args: string[]): number {

@@ -57,6 +57,7 @@ describe("--help on every subcommand", () => {
         assert.equal(r.code, 0, r.stderr);
         assert.match(r.stdout, new RegExp(`^Usage: vw ${sub} `));
         assert.match(r.stdout, /--socket|--policy|nginx -t/);
+        for (const line of r.stdout.split("\n")) assert.ok([...line].length <= 80, `${[...line].length} columns: ${line}`);
         assert.equal(r.stderr, "");
       }
     });
@@ -66,6 +67,7 @@ describe("--help on every subcommand", () => {
     assert.equal(r.code, 0);
     assert.match(r.stdout, /vw COMMAND --help/);
     assert.match(r.stdout, /req\/wk\s+requests per wake-up/);
+    for (const line of r.stdout.split("\n")) assert.ok([...line].length <= 80, `${[...line].length} columns: ${line}`);
   });
 });
 
