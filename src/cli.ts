@@ -36,9 +36,11 @@ A CPU-pinned, real-time HTTP/1.1 server: one SCHED_FIFO worker thread per CPU.
                            connection)
       --sqpoll             with --engine uring: a kernel thread polls the
                            submission queue (its CPU counts as the worker's)
-      --coalesce MODE      auto | off | US: hold a busy worker's wake-ups
-                           back so requests are answered in batches (auto:
-                           adaptive, at most 250 us; US: a fixed hold in us)
+      --coalesce auto|off|US
+                           hold a busy worker's wake-ups back so requests
+                           are answered in batches (auto: adaptive, at most
+                           250 us; US: a fixed hold in us; off: wake per
+                           ready batch) (default: auto)
   -w, --workers N          number of workers (default: one per allowed CPU)
   -c, --cpus LIST          CPUs to pin workers to, e.g. 0-3,6 (default: all)
       --policy P           fifo | rr | other (default fifo)
