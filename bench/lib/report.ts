@@ -107,9 +107,11 @@ export function summarise(runs: readonly RunResult[], scenarios: readonly Scenar
   return { summary, ratios };
 }
 
-const cell = (s: Spread | null, digits = 3): string =>
+/** "median (min–max)" for a table; the median alone for one value; n/a for none. */
+export const cell = (s: Spread | null, digits = 3): string =>
   s === null ? "n/a" : s.n > 1 ? `${fmt(s.median, digits)} (${fmt(s.min, digits)}–${fmt(s.max, digits)})` : fmt(s.median, digits);
-const ratio = (s: Spread | null): string =>
+/** A ratio spread as "1.23× (1.10–1.31)". */
+export const ratio = (s: Spread | null): string =>
   s === null ? "n/a" : s.n > 1 ? `${s.median.toFixed(2)}× (${s.min.toFixed(2)}–${s.max.toFixed(2)})` : `${s.median.toFixed(2)}×`;
 
 export function markdown(r: Report): string {

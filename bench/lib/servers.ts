@@ -99,10 +99,13 @@ const node: ServerDef = {
  * (master_process off), so the PID we spawn is the one serving. workers > 1: a master and that
  * many workers, each pinned to its own CPU (worker_cpu_affinity auto); the spawned PID is the
  * master, the workers are its children (see childPids). `connections` is worker_connections.
+ * `reuseport`: one listening socket per worker (`listen … reuseport`), the kernel spreading
+ * connections between them, as vw's workers do.
  */
-export function nginxDef(o: { workers?: number; connections?: number } = {}): ServerDef {
+export function nginxDef(o: { workers?: number; connections?: number; reuseport?: boolean } = {}): ServerDef {
   const workers = o.workers ?? 1;
   const connections = o.connections ?? 4096;
+  const reuseport = o.reuseport === true ? " reuseport" : "";
   return {
     name: "nginx",
     startupSec: 0.1,
@@ -127,7 +130,7 @@ http {
   keepalive_requests 1000000;
   keepalive_timeout 65s;
   server {
-    listen 127.0.0.1:${ctx.port};
+    listen 127.0.0.1:${ctx.port}${reuseport};
     location / { default_type text/plain; return 200 "x"; }
   }
 }
@@ -139,6 +142,37 @@ http {
 }
 
 const nginx = nginxDef();
+
+/** Where the original 2012 VW listens: hard-coded in its source, no flag changes it. */
+export const ORIGINAL_VW_PORT = 8085;
+
+/**
+ * The original 2012 VW (weongyo/vw), a binary the user built, at $VW_ORIGINAL. It takes no
+ * arguments, listens on 127.0.0.1:8085 (ORIGINAL_VW_PORT: start it with that port), pins its
+ * threads to CPUs 0, 1, … itself, runs them SCHED_RR 99 (root only) and never exits by itself:
+ * it is stopped by its PID like every other server.
+ */
+export function originalVwDef(): ServerDef {
+  const bin = (): string | null => {
+    const env = process.env["VW_ORIGINAL"];
+    return env === undefined || env === "" ? null : which(env);
+  };
+  return {
+    name: "original",
+    startupSec: 0.05,
+    prepare() {
+      const env = process.env["VW_ORIGINAL"];
+      if (env === undefined || env === "") return "$VW_ORIGINAL unset (the path of an original VW binary you built)";
+      return bin() === null ? `$VW_ORIGINAL=${env} is not an executable file` : null;
+    },
+    command(ctx) {
+      if (ctx.port !== ORIGINAL_VW_PORT) throw new Error(`the original VW listens on ${ORIGINAL_VW_PORT} only, not ${ctx.port}`);
+      const b = bin();
+      if (b === null) throw new Error("$VW_ORIGINAL is not an executable file");
+      return { cmd: b, args: [] };
+    },
+  };
+}
 
 const h2o: ServerDef = {
   name: "h2o",

@@ -19,7 +19,16 @@ export interface WeighttpResult {
   raw: string;
 }
 
+/**
+ * weighttp's summary, in either of the two forms its releases print: the classic text
+ * ("finished in …", "requests: …") or, from lighttpd/weighttp's newer builds (also calling
+ * themselves 0.5), one JSON object after the progress lines.
+ */
 export function parseWeighttp(text: string): { requests: number; reqPerSec: number; errors: number } | null {
+  return parseWeighttpText(text) ?? parseWeighttpJson(text);
+}
+
+function parseWeighttpText(text: string): { requests: number; reqPerSec: number; errors: number } | null {
   // "finished in 2 sec, 345 millisec and 123 microsec, 42622 req/s, 5023 kbyte/s"
   // "requests: 100000 total, 100000 started, 100000 done, 99990 succeeded, 10 failed, 0 errored"
   const fin = /finished in (\d+) sec, (\d+) millisec and (\d+) microsec, (\d+) req\/s/.exec(text);
@@ -31,6 +40,32 @@ export function parseWeighttp(text: string): { requests: number; reqPerSec: numb
     requests: ok,
     reqPerSec: sec > 0 ? ok / sec : Number(fin[4]),
     errors: Number(req[4]) + Number(req[5]),
+  };
+}
+
+function parseWeighttpJson(text: string): { requests: number; reqPerSec: number; errors: number } | null {
+  // { "reqs_per_sec": 1234, "secs_elapsed": 0.16, "response_counts": { "pass": 200, "fail": 0, "errs": 0 }, … }
+  const at = text.startsWith("{") ? 0 : text.indexOf("\n{");
+  if (at < 0) return null;
+  let v: unknown;
+  try {
+    v = JSON.parse(text.slice(at));
+  } catch {
+    return null;
+  }
+  const obj = (x: unknown): Record<string, unknown> | null => (typeof x === "object" && x !== null && !Array.isArray(x) ? (x as Record<string, unknown>) : null);
+  const top = obj(v);
+  const counts = obj(top?.["response_counts"]);
+  if (top === null || counts === null) return null;
+  const n = (o: Record<string, unknown>, k: string): number | null => (typeof o[k] === "number" ? o[k] : null);
+  const pass = n(counts, "pass");
+  const secs = n(top, "secs_elapsed");
+  const rps = n(top, "reqs_per_sec");
+  if (pass === null || (secs === null && rps === null)) return null;
+  return {
+    requests: pass,
+    reqPerSec: secs !== null && secs > 0 ? pass / secs : (rps ?? 0),
+    errors: (n(counts, "fail") ?? 0) + (n(counts, "errs") ?? 0),
   };
 }
 
