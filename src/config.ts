@@ -155,13 +155,13 @@ function seconds(flag: string, v: number): number {
 }
 
 /** "HOST:PORT", "[IPv6]:PORT", "*:PORT" or ":PORT" → a listen address (numeric hosts only). */
-export function parseListen(text: string): NativeListen {
+export function parseListen(text: string, flag = "--listen"): NativeListen {
   const m = /^(?:\[([^\]]*)\]|([^:[\]]*)):(\d+)$/.exec(text.trim());
   if (!m) {
-    throw new ConfigError(`--listen ${text}: write HOST:PORT, e.g. 127.0.0.1:8085, [::1]:8085 or *:8085`);
+    throw new ConfigError(`${flag} ${text}: write HOST:PORT, e.g. 127.0.0.1:8085, [::1]:8085 or *:8085`);
   }
   const port = Number(m[3]);
-  if (port > 65535) throw new ConfigError(`--listen ${text}: port ${port} is above 65535`);
+  if (port > 65535) throw new ConfigError(`${flag} ${text}: port ${port} is above 65535`);
   const host = m[1] ?? m[2];
   if (m[1] === undefined && (host === "" || host === "*")) {
     return { family: 6, host: "::", port, dualStack: true };
@@ -170,8 +170,8 @@ export function parseListen(text: string): NativeListen {
   const family = net.isIP(host);
   if (family === 4 && m[1] === undefined) return { family: 4, host, port, dualStack: false };
   if (family === 6 && m[1] !== undefined) return { family: 6, host, port, dualStack: false };
-  if (family === 6) throw new ConfigError(`--listen ${text}: put an IPv6 address in brackets, e.g. [${host}]:${port}`);
-  throw new ConfigError(`--listen ${text}: "${host}" is not a numeric IP address (vw does not resolve names)`);
+  if (family === 6) throw new ConfigError(`${flag} ${text}: put an IPv6 address in brackets, e.g. [${host}]:${port}`);
+  throw new ConfigError(`${flag} ${text}: "${host}" is not a numeric IP address (vw does not resolve names)`);
 }
 
 export function resolveConfig(o: Options): Config {
@@ -185,7 +185,7 @@ export function resolveConfig(o: Options): Config {
   const port = integer("--port", o.port ?? defaults.port, 0, 65535);
   const listen =
     o.listen !== undefined && o.listen.length > 0
-      ? o.listen.map(parseListen)
+      ? o.listen.map((t) => parseListen(t))
       : [{ family: 6 as const, host: "::", port, dualStack: true }];
   const seen = new Set<string>();
   for (const l of listen) {

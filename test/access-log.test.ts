@@ -63,7 +63,7 @@ describe("--access-log: 10,000 requests, 10,000 lines", () => {
         assert.match(r.stdout, /Complete requests:\s+10000/);
         const got = await waitLines(file, 10000);
         assert.equal(got.length, 10000, `${got.length} lines for 10,000 requests`);
-        assert.equal(await metricValue(mport, "vw_log_dropped_total"), 0);
+        assert.equal(await metricValue(mport, "vw_access_log_dropped_total"), 0);
         for (const line of got) {
           const m = COMBINED.exec(line);
           assert.ok(m, `not combined log format: ${line}`);
