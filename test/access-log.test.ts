@@ -190,9 +190,9 @@ describe("--access-log formats and places", () => {
       const mport = await freePort();
       const vw = await startVw(["--workers", "1", "--quiet", "--coalesce", "off", "--metrics", `127.0.0.1:${mport}`, ...args]);
       try {
-        const s0 = await metricValue(mport, "vw_sys_total_total");
+        const s0 = await metricValue(mport, "vw_syscalls_total");
         await run(ab!, ["-k", "-q", "-n", "3000", "-c", "1", `http://127.0.0.1:${vw.port}/1b`], { timeout: 40000 });
-        return ((await metricValue(mport, "vw_sys_total_total")) - s0) / 3000;
+        return ((await metricValue(mport, "vw_syscalls_total")) - s0) / 3000;
       } finally {
         await vw.stop();
       }
