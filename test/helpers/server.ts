@@ -116,8 +116,12 @@ export function runVw(args: string[], opts: SpawnOptions = {}): Promise<{ code: 
  * LD_PRELOAD only, so the sanitizer runtime loads into vw and not into curl, ab or wrk.
  */
 export function vwEnv(base: NodeJS.ProcessEnv = process.env): NodeJS.ProcessEnv {
+  // vw runs as if started directly, even under `npm test`: npm's variables would switch on its
+  // parent watch (src/parent-watch.ts), whose /proc fd would then move the fd baselines.
+  const env: NodeJS.ProcessEnv = { ...base };
+  delete env.npm_lifecycle_event;
   const preload = base.VW_TEST_PRELOAD;
-  return preload ? { ...base, LD_PRELOAD: preload } : base;
+  return preload ? { ...env, LD_PRELOAD: preload } : env;
 }
 
 export function sleep(ms: number): Promise<void> {
