@@ -17,7 +17,7 @@
 // - process CPU µs/req: utime+stime of the whole server process (/proc/PID/stat; includes exited
 //   threads), as `npm run bench` measures servers. It adds Node's main thread, whose once-a-second
 //   /proc sampling grows with the number of threads (blocking with 10,000 idle connections).
-// - syscalls/req: vw_sys_total (each engine's count equals perf's raw_syscalls:sys_enter, as
+// - syscalls/req: vw_syscalls_total over all kinds (each engine's count equals perf's raw_syscalls:sys_enter, as
 //   test/engines.test.ts checks), so no perf window slows the machine.
 // - ctx sw/req: vw_context_switches_total of worker 0 (same threads as worker CPU).
 // - requests: vw_requests_total; req/s: wrk's.
@@ -120,7 +120,8 @@ async function scrape(mport: number): Promise<Scrape> {
   };
   return {
     requests: one(/^vw_requests_total\{worker="0"\} (\d+)$/m),
-    syscalls: one(/^vw_sys_total_total\{worker="0"\} (\d+)$/m),
+    // The sum over system call kinds (one series per kind).
+    syscalls: [...text.matchAll(/^vw_syscalls_total\{worker="0",syscall="[a-z_]+"\} (\d+)$/gm)].reduce((n, m) => n + Number(m[1]), 0),
     cs: one(/^vw_context_switches_total\{worker="0",kind="voluntary"\} (\d+)$/m) + one(/^vw_context_switches_total\{worker="0",kind="involuntary"\} (\d+)$/m),
     cpuSec: one(/^vw_cpu_seconds_total\{worker="0",mode="user"\} ([\d.e+-]+)$/m) + one(/^vw_cpu_seconds_total\{worker="0",mode="system"\} ([\d.e+-]+)$/m),
   };

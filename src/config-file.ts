@@ -29,7 +29,17 @@ export function readConfigFile(file: string, spec: Spec, exclude: string[]): Fla
     raw = JSON.parse(fs.readFileSync(file, "utf8"));
   } catch (err) {
     const e = err as NodeJS.ErrnoException;
-    throw new ConfigError(`--config ${file}: ${e.code === "ENOENT" ? "no such file" : e.message}`);
+    const why =
+      e.code === "ENOENT"
+        ? "no such file"
+        : e.code === "EISDIR"
+          ? "is a directory; give the JSON file itself, e.g. --config vw.json"
+          : e.code === "EACCES"
+            ? "permission denied; make it readable by this user"
+            : err instanceof SyntaxError
+              ? `not valid JSON (${e.message})`
+              : e.message;
+    throw new ConfigError(`--config ${file}: ${why}`);
   }
   if (typeof raw !== "object" || raw === null || Array.isArray(raw)) {
     throw new ConfigError(`--config ${file}: must hold one JSON object, e.g. {"port": 8085}`);

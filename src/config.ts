@@ -196,7 +196,7 @@ export function resolveConfig(o: Options): Config {
   const port = integer("--port", o.port ?? defaults.port, 0, 65535);
   const listen =
     o.listen !== undefined && o.listen.length > 0
-      ? o.listen.map((l) => parseListen(l))
+      ? o.listen.map((t) => parseListen(t))
       : [{ family: 6 as const, host: "::", port, dualStack: true }];
   const seen = new Set<string>();
   for (const l of listen) {

@@ -106,6 +106,17 @@ export class ControlServer {
   }
 }
 
+/** The one line for a control socket `who` (vw stats, vw reload) could not reach. */
+function connectError(file: string, err: NodeJS.ErrnoException, who: string): Error {
+  if (err.code === "ENOENT" || err.code === "ECONNREFUSED") {
+    return new Error(`no vw is running with control socket ${file}; start one, or give --port/--socket`);
+  }
+  if (err.code === "EACCES" || err.code === "EPERM") {
+    return new Error(`${file} belongs to another user (mode 0600); run ${who} as the user vw runs as, or with sudo`);
+  }
+  return new Error(`control socket ${file}: ${err.message}`);
+}
+
 /** `vw reload`: asks a running vw to reload its content; resolves with its answer. */
 export function requestReload(file: string): Promise<{ ok: boolean; message: string }> {
   return new Promise((resolve, reject) => {
@@ -114,9 +125,7 @@ export function requestReload(file: string): Promise<{ ok: boolean; message: str
     sock.setEncoding("utf8");
     sock.once("connect", () => sock.write("reload\n"));
     sock.on("data", (d: string) => (buf += d));
-    sock.once("error", (err: NodeJS.ErrnoException) =>
-      reject(err.code === "ENOENT" || err.code === "ECONNREFUSED" ? new Error(`no vw is running with control socket ${file}; start one, or give --port/--socket`) : err),
-    );
+    sock.once("error", (err: NodeJS.ErrnoException) => reject(connectError(file, err, "vw reload")));
     sock.once("close", () => {
       try {
         resolve(JSON.parse(buf) as { ok: boolean; message: string });
@@ -143,13 +152,7 @@ export function attach(file: string, onInterval: (iv: Interval) => void): Promis
         onInterval(JSON.parse(line) as Interval);
       }
     });
-    sock.once("error", (err: NodeJS.ErrnoException) => {
-      if (err.code === "ENOENT" || err.code === "ECONNREFUSED") {
-        reject(new Error(`no vw is running with control socket ${file}; start one, or give --port/--socket`));
-      } else if (err.code === "EACCES") {
-        reject(new Error(`${file} belongs to another user; run vw stats as the user vw runs as (or with sudo)`));
-      } else reject(err);
-    });
+    sock.once("error", (err: NodeJS.ErrnoException) => reject(connectError(file, err, "vw stats")));
     sock.once("close", () => resolve());
   });
 }

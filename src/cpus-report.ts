@@ -17,7 +17,8 @@ function read(file: string): string | undefined {
   }
 }
 
-function topology(cpus: number[]): string {
+/** Sockets, cores and threads per core over the given CPUs (from sysfs). */
+function topology(cpus: number[]): { sockets: number; cores: number; threadsPerCore: number } {
   const cores = new Set<string>();
   const sockets = new Set<string>();
   for (const c of cpus) {
@@ -26,8 +27,7 @@ function topology(cpus: number[]): string {
     sockets.add(pkg);
     cores.add(`${pkg}/${read(`${base}/core_id`) ?? c}`);
   }
-  const threads = cpus.length / Math.max(cores.size, 1);
-  return `${sockets.size} socket(s), ${cores.size} core(s), ${threads} thread(s) per core (over allowed CPUs)`;
+  return { sockets: sockets.size, cores: cores.size, threadsPerCore: cpus.length / Math.max(cores.size, 1) };
 }
 
 function capSysNice(): boolean {
@@ -54,35 +54,76 @@ function cmdlineFlag(name: string): string | undefined {
   return (read("/proc/cmdline") ?? "").split(/\s+/).find((w) => w.startsWith(`${name}=`))?.slice(name.length + 1);
 }
 
-export function cpusReport(policy: "fifo" | "rr" | "other" = "fifo", priority = 50, cpus?: string, workers?: number): string {
+/** One trial thread: where it was pinned, what getcpu said, the policy it got (errno 0: fine). */
+export interface CpuTrial {
+  thread: number;
+  cpu: number;
+  getcpu: number;
+  policy: string;
+  priority: number;
+  pin_errno: number;
+  rt_errno: number;
+}
+
+/** What `vw cpus --json` prints: the facts behind the text report. */
+export interface CpusFacts {
+  allowed: number[];
+  online: string;
+  node_cpus: number;
+  topology: { sockets: number; cores: number; threads_per_core: number };
+  realtime: { uid: number; cap_sys_nice: boolean; rlimit_rtprio: string; policy: string; priority: number };
+  /** sched_rt_runtime_us of sched_rt_period_us; runtime -1: throttling off. */
+  rt_throttling: { runtime_us: number; period_us: number };
+  cgroup_quota: string;
+  isolcpus: string;
+  nohz_full: string;
+  trials: CpuTrial[];
+}
+
+export function cpusFacts(policy: "fifo" | "rr" | "other" = "fifo", priority = 50): CpusFacts {
   const allowed = allowedCpus();
-  const workerCpus = selectCpus(allowed, cpus, workers);
-  const online = read("/sys/devices/system/cpu/online") ?? "?";
-  const uid = process.getuid?.() ?? -1;
-  const runtime = Number(read("/proc/sys/kernel/sched_rt_runtime_us"));
-  const period = Number(read("/proc/sys/kernel/sched_rt_period_us"));
+  const topo = topology(allowed);
+  const isolated = read("/sys/devices/system/cpu/isolated") || cmdlineFlag("isolcpus") || "none";
+  const wanted = policy === "rr" ? "SCHED_RR" : policy === "fifo" ? "SCHED_FIFO" : "SCHED_OTHER";
+  return {
+    allowed,
+    online: read("/sys/devices/system/cpu/online") ?? "?",
+    node_cpus: os.cpus().length,
+    topology: { sockets: topo.sockets, cores: topo.cores, threads_per_core: topo.threadsPerCore },
+    realtime: { uid: process.getuid?.() ?? -1, cap_sys_nice: capSysNice(), rlimit_rtprio: rtprioLimit(), policy: wanted, priority },
+    rt_throttling: { runtime_us: Number(read("/proc/sys/kernel/sched_rt_runtime_us")), period_us: Number(read("/proc/sys/kernel/sched_rt_period_us")) },
+    cgroup_quota: cgroupQuota(),
+    isolcpus: isolated === "none" ? "none" : formatCpuList(parseCpuList(isolated.replace(/^[a-z_,]*,(?=\d)/, ""))),
+    nohz_full: read("/sys/devices/system/cpu/nohz_full") || cmdlineFlag("nohz_full") || "none",
+    trials: native()
+      .trialCpus(allowed, policy, priority)
+      .map((t, i) => ({ thread: i, cpu: t.cpu, getcpu: t.getcpu, policy: t.policy, priority: t.priority, pin_errno: t.pinErrno, rt_errno: t.rtErrno })),
+  };
+}
+
+export function cpusReport(policy: "fifo" | "rr" | "other" = "fifo", priority = 50, cpus?: string, workers?: number): string {
+  const f = cpusFacts(policy, priority);
+  const workerCpus = selectCpus(f.allowed, cpus, workers);
+  const { runtime_us: runtime, period_us: period } = f.rt_throttling;
   const throttling =
     runtime < 0
       ? "off (sched_rt_runtime_us = -1): a saturated SCHED_FIFO worker can starve its CPU"
       : `${runtime} of every ${period} µs (${((runtime / period) * 100).toFixed(0)}%): normal tasks keep ${((period - runtime) / 1000).toFixed(0)} ms a second on a busy RT CPU`;
-  const isolated = read("/sys/devices/system/cpu/isolated") || cmdlineFlag("isolcpus") || "none";
-  const nohz = read("/sys/devices/system/cpu/nohz_full") || cmdlineFlag("nohz_full") || "none";
   const lines = [
-    `allowed cpus: ${formatCpuList(allowed)} (sched_getaffinity; taskset and cpusets narrow it)`,
-    `online cpus:  ${online} (${os.cpus().length} known to Node)`,
-    `topology:     ${topology(allowed)}`,
-    `real-time:    uid ${uid}, CAP_SYS_NICE ${capSysNice() ? "yes" : "no"}, RLIMIT_RTPRIO ${rtprioLimit()}`,
+    `allowed cpus: ${formatCpuList(f.allowed)} (sched_getaffinity; taskset and cpusets narrow it)`,
+    `online cpus:  ${f.online} (${f.node_cpus} known to Node)`,
+    `topology:     ${f.topology.sockets} socket(s), ${f.topology.cores} core(s), ${f.topology.threads_per_core} thread(s) per core (over allowed CPUs)`,
+    `real-time:    uid ${f.realtime.uid}, CAP_SYS_NICE ${f.realtime.cap_sys_nice ? "yes" : "no"}, RLIMIT_RTPRIO ${f.realtime.rlimit_rtprio}`,
     `rt throttling: ${throttling}`,
-    `cgroup quota: ${cgroupQuota()}`,
-    `isolcpus:     ${isolated === "none" ? "none" : formatCpuList(parseCpuList(isolated.replace(/^[a-z_,]*,(?=\d)/, "")))}`,
-    `nohz_full:    ${nohz}`,
+    `cgroup quota: ${f.cgroup_quota}`,
+    `isolcpus:     ${f.isolcpus}`,
+    `nohz_full:    ${f.nohz_full}`,
   ];
-  const wanted = policy === "rr" ? "SCHED_RR" : policy === "fifo" ? "SCHED_FIFO" : "SCHED_OTHER";
-  for (const [i, t] of native().trialCpus(allowed, policy, priority).entries()) {
-    const pin = t.pinErrno ? `  pin failed (errno ${t.pinErrno})` : "";
-    const rt = t.rtErrno ? `  ${wanted} refused (${t.rtErrno === 1 ? "EPERM" : `errno ${t.rtErrno}`})` : "";
+  for (const t of f.trials) {
+    const pin = t.pin_errno ? `  pin failed (errno ${t.pin_errno})` : "";
+    const rt = t.rt_errno ? `  ${f.realtime.policy} refused (${t.rt_errno === 1 ? "EPERM" : `errno ${t.rt_errno}`})` : "";
     const prio = t.policy === "SCHED_OTHER" ? "" : ` ${t.priority}`;
-    lines.push(`thread ${i} -> cpu ${t.cpu} (getcpu ${t.getcpu})  ${t.policy}${prio}${pin}${rt}`);
+    lines.push(`thread ${t.thread} -> cpu ${t.cpu} (getcpu ${t.getcpu})  ${t.policy}${prio}${pin}${rt}`);
   }
   lines.push(...netReport(workerCpus));
   return lines.join("\n");

@@ -13,13 +13,23 @@ export function openFileLimit(): number | undefined {
   }
 }
 
-/** One line when --max-conns × workers cannot be met, else undefined. */
-export function fdLimitNotice(maxConns: number, workers: number, limit = openFileLimit()): string | undefined {
-  const reserve = 64; // Node's own fds, listeners, epoll, timers, the control socket
-  if (limit === undefined || maxConns * workers + reserve <= limit) return undefined;
-  const each = Math.max(0, Math.floor((limit - reserve) / workers));
+/** Descriptors vw needs besides connections: Node's own, listeners, epoll, timers, the control socket. */
+const RESERVE = 64;
+/** With the default --max-conns, the fewest connections per worker worth no notice. */
+export const MIN_CONNS_PER_WORKER = 1024;
+
+/**
+ * One line when the open-file limit cannot hold what was asked, else undefined. With an explicit
+ * --max-conns (`explicit`), that many per worker; with the default (65536, a ceiling rather than
+ * a request), only when the limit leaves a worker fewer than MIN_CONNS_PER_WORKER connections.
+ */
+export function fdLimitNotice(maxConns: number, workers: number, explicit: boolean, limit = openFileLimit()): string | undefined {
+  if (limit === undefined) return undefined;
+  const each = Math.max(0, Math.floor((limit - RESERVE) / workers));
+  if (explicit ? each >= maxConns : each >= Math.min(maxConns, MIN_CONNS_PER_WORKER)) return undefined;
+  const asked = explicit ? `--max-conns ${maxConns}` : `${MIN_CONNS_PER_WORKER} per worker`;
   return (
-    `open-file limit ${limit} (ulimit -n, already raised to the hard limit) holds about ${each} connections per worker, ` +
-    `below --max-conns ${maxConns}; beyond it connections are accepted and closed at once (raise the hard limit, e.g. LimitNOFILE= or ulimit -Hn)`
+    `open-file limit ${limit} holds about ${each} connections per worker, below ${asked}; more are closed at accept ` +
+    `(raise the hard limit: ulimit -Hn, or LimitNOFILE= under systemd)`
   );
 }

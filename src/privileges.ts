@@ -1,5 +1,6 @@
 // privileges.ts: started as root, vw binds, pins and sets SCHED_FIFO first, then becomes the
-// invoking user (SUDO_UID/SUDO_GID) or --user NAME, so a parser bug is never a root shell.
+// invoking user (SUDO_UID/SUDO_GID), --user NAME, or, started as root itself, `nobody` (as nginx
+// runs its workers unprivileged by default), so a parser bug is never a root shell.
 // `--user root` keeps root on purpose. The real-time policy survives the switch.
 import { execFileSync } from "node:child_process";
 
@@ -9,7 +10,12 @@ export interface Identity {
   name: string;
   uid: number;
   gid: number;
+  /** Chosen because nothing was asked (root, no sudo, no --user): say so, and how to keep root. */
+  byDefault?: boolean;
 }
+
+/** Whom root without sudo and without --user becomes. */
+export const DEFAULT_USER = "nobody";
 
 function lookup(user: string): Identity {
   let line: string;
@@ -34,7 +40,16 @@ export function dropTarget(user: string | undefined, env: NodeJS.ProcessEnv = pr
   if (user !== undefined) return user === "root" ? undefined : lookup(user);
   const uid = Number(env.SUDO_UID);
   const gid = Number(env.SUDO_GID);
-  if (!env.SUDO_UID || !Number.isInteger(uid) || uid === 0) return undefined; // root itself ran vw
+  if (!env.SUDO_UID || !Number.isInteger(uid) || uid === 0) {
+    // Root itself ran vw: drop to nobody (65534 where getent has no entry for it).
+    let who: Identity;
+    try {
+      who = lookup(DEFAULT_USER);
+    } catch {
+      who = { name: DEFAULT_USER, uid: 65534, gid: 65534 };
+    }
+    return { ...who, byDefault: true };
+  }
   const name = env.SUDO_USER ?? String(uid);
   return { name, uid, gid: Number.isInteger(gid) && env.SUDO_GID ? gid : uid };
 }

@@ -1,5 +1,6 @@
 // sampler.ts: turns cumulative counters (the workers' slots, /proc) into per-interval figures:
 // what one line of the live view, one NDJSON object, or one `vw stats` update shows.
+import type { ActivityWindow } from "./activity";
 import type { StatsReader, Counters } from "./stats";
 import { WorkerThreads, readMachine, readNetSoftirqs, type MachineSample, type ThreadSample } from "./procfs";
 
@@ -83,6 +84,10 @@ export interface Interval {
   sys_pct: number;
   machine_cs: number;
   machine_intr: number;
+  /** Seconds from the first request answered to the last, so far (the run's, not the interval's); null before any. */
+  active_s: number | null;
+  /** Every request so far / active_s: the rate a client saw; null while the window is under 20 ms. */
+  active_rps: number | null;
   workers: WorkerInterval[];
 }
 
@@ -108,6 +113,7 @@ export class Sampler {
     private readonly stats: StatsReader,
     private readonly workers: readonly WorkerIdentity[],
     pid = process.pid,
+    private readonly activity?: ActivityWindow,
     private readonly proxy = false,
   ) {
     this.threads = new WorkerThreads(pid, workers);
@@ -192,6 +198,9 @@ export class Sampler {
     const cv = sum((w) => w.cs_voluntary);
     const ci = sum((w) => w.cs_involuntary);
     const n = Math.max(workers.length, 1);
+    // The run so far, whatever the interval: the window is the run's.
+    const runRequests = this.workers.reduce((t, _w, i) => t + (b.counters[i].requests ?? 0) - (this.first.counters[i].requests ?? 0), 0);
+    const active = this.activity?.activeSeconds() ?? null;
     return {
       time: new Date().toISOString(),
       interval_s: round(secs),
@@ -215,6 +224,8 @@ export class Sampler {
       sys_pct: round(sum((w) => w.sys_pct) / n, 1),
       machine_cs: b.machine.cs - a.machine.cs,
       machine_intr: b.machine.intr - a.machine.intr,
+      active_s: roundOrNull(active),
+      active_rps: active !== null && active >= 0.02 ? round(runRequests / active, 1) : null,
       workers,
       ...(this.proxy
         ? {

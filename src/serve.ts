@@ -6,11 +6,13 @@ import { buildContent } from "./content";
 import { ControlServer, defaultControlPath } from "./control";
 import { watchContent, watchedPaths } from "./watch";
 import { start, type Server } from "./index";
-import { serveMetrics } from "./metrics";
+import { MetricsSource, serveMetrics } from "./metrics";
 import type { NativeListen } from "./native";
 import { LiveView, summary } from "./render";
 import { fdLimitNotice } from "./limits";
+import { startedByNpm, watchParent } from "./parent-watch";
 import { dropTarget, dropTo } from "./privileges";
+import { ActivityWindow } from "./activity";
 import { Sampler } from "./sampler";
 
 export interface ViewOptions {
@@ -20,6 +22,8 @@ export interface ViewOptions {
   verbose: boolean;
   metrics: NativeListen | undefined;
   control: string | undefined;
+  /** --max-conns was given (flag or config file), not left at its default. */
+  maxConnsGiven: boolean;
 }
 
 function rtAdvice(code: string): string {
@@ -57,8 +61,22 @@ function coalesceLine(config: Config, uringFeatures: number): string | undefined
   return undefined;
 }
 
-/** Prints the start lines; false when a refused real-time policy is fatal. */
+/**
+ * Prints the start lines; false when a refused real-time policy is fatal, and then nothing but
+ * that one error (no "listening on" for a server that is about to exit).
+ */
 function report(server: Server, config: Config, say: (line: string) => void): boolean {
+  const refused = server.workers.find((w) => w.rtErrno !== 0);
+  let why: string | undefined;
+  if (refused) {
+    const code = refused.rtErrno === 1 ? "EPERM" : `errno ${refused.rtErrno}`;
+    const wanted = config.policy === "rr" ? "SCHED_RR" : "SCHED_FIFO";
+    why = `${wanted} was not granted (${code}: ${refused.rtMessage}): ${rtAdvice(code)}`;
+    if (config.requireRt) {
+      console.error(`vw: ${why}; --require-rt makes this fatal`);
+      return false;
+    }
+  }
   for (const w of server.workers) {
     const prio = w.policy === "SCHED_OTHER" ? "" : ` ${w.priority}`;
     say(`worker ${w.id}  cpu ${w.cpu} (getcpu ${w.getcpu})  ${w.policy}${prio}  tid ${w.tid}`);
@@ -75,16 +93,7 @@ function report(server: Server, config: Config, say: (line: string) => void): bo
   for (const l of server.listen) {
     say(`listening on ${l.address}${l.family === 6 && l.host === "::" ? " (IPv4 and IPv6)" : ""}`);
   }
-  const refused = server.workers.find((w) => w.rtErrno !== 0);
-  if (!refused) return true;
-  const code = refused.rtErrno === 1 ? "EPERM" : `errno ${refused.rtErrno}`;
-  const wanted = config.policy === "rr" ? "SCHED_RR" : "SCHED_FIFO";
-  const why = `${wanted} was not granted (${code}: ${refused.rtMessage}): ${rtAdvice(code)}`;
-  if (config.requireRt) {
-    console.error(`vw: ${why}; --require-rt makes this fatal`);
-    return false;
-  }
-  console.error(`vw: ${why}; running with normal scheduling (SCHED_OTHER)`);
+  if (why) console.error(`vw: ${why}; running with normal scheduling (SCHED_OTHER)`);
   return true;
 }
 
@@ -120,7 +129,8 @@ export async function serve(config: Config, view: ViewOptions): Promise<number> 
   const logToStdout = config.accessLog?.path === "-";
   const say = view.json || logToStdout ? (l: string) => console.error(l) : (l: string) => console.log(l);
   const identities = server.workers.map((w) => ({ id: w.id, cpu: w.cpu, tid: w.tid }));
-  const sampler = new Sampler(server.stats, identities, process.pid, config.proxy.length > 0);
+  const activity = new ActivityWindow(() => server.stats.sum("requests")).start();
+  const sampler = new Sampler(server.stats, identities, process.pid, activity, config.proxy.length > 0);
   const live = new LiveView(view.verbose);
   // Built in TS off the hot path, checked by the addon, then swapped in whole; a broken new
   // table is refused and the old one keeps serving.
@@ -145,9 +155,10 @@ export async function serve(config: Config, view: ViewOptions): Promise<number> 
     const paths = watchedPaths(config.content);
     if (config.watch && paths.length > 0) unwatch = watchContent(paths, () => reload("a served file changed"));
     if (view.metrics) {
-      await serveMetrics(view.metrics, server.stats, identities, () => ({
-        tables_retired: { help: "Replaced response tables not freed yet (a worker may still read them).", value: server.retired() },
+      const source = new MetricsSource(server.stats, identities, () => ({
+        response_tables_retired: { help: "Response tables replaced by a reload and not freed yet (a worker may still read them).", value: server.retired() },
       }));
+      await serveMetrics(view.metrics, source);
     }
   } catch (err) {
     server.stopNow();
@@ -159,13 +170,16 @@ export async function serve(config: Config, view: ViewOptions): Promise<number> 
     dropTo(target);
   }
   // Printed last: "listening on" means everything, control socket included, is up.
-  if (target) say(`running as ${target.name} (uid ${target.uid}, gid ${target.gid}) after binding and real-time setup`);
+  if (target) {
+    const why = target.byDefault ? " (started as root without sudo; --user root keeps root, --user NAME picks the user)" : "";
+    say(`running as ${target.name} (uid ${target.uid}, gid ${target.gid}) after binding and real-time setup${why}`);
+  }
   if (!report(server, config, say)) {
     server.stopNow();
     control.close();
     return 1;
   }
-  const fdNotice = fdLimitNotice(config.maxConns, server.workers.length);
+  const fdNotice = fdLimitNotice(config.maxConns, server.workers.length, view.maxConnsGiven);
   if (fdNotice) console.error(`vw: ${fdNotice}`);
 
   let onWorkerFailed = (): void => undefined;
@@ -183,29 +197,49 @@ export async function serve(config: Config, view: ViewOptions): Promise<number> 
   }, view.intervalMs);
 
   return new Promise((resolve) => {
-    let signals = 0;
+    // A Ctrl-C under npm exec reaches vw twice at once (from the terminal, and forwarded by npm):
+    // a repeat within SAME_STOP_MS is that same stop, not the "second signal" that stops at once.
+    const SAME_STOP_MS = 200;
+    let firstStop: number | undefined;
+    let unwatchParent = (): void => undefined;
     const finish = (code: number): void => {
       unwatch();
+      unwatchParent();
       void server.stop().then(() => {
         clearInterval(tick);
         control?.close();
+        activity.poll();
+        activity.stop();
+        // NDJSON: the partial last interval too, so the lines sum to the whole run.
+        if (view.json) process.stdout.write(`${JSON.stringify(sampler.next())}\n`);
         const text = summary(sampler.total());
         say(text);
         resolve(code);
       });
     };
     onWorkerFailed = (): void => {
-      if (signals++ === 0) finish(1);
+      if (firstStop !== undefined) return;
+      firstStop = performance.now();
+      finish(1);
     };
     const onSignal = (): void => {
-      if (++signals > 1) {
-        server.stopNow();
+      const now = performance.now();
+      if (firstStop !== undefined) {
+        if (now - firstStop >= SAME_STOP_MS) server.stopNow();
         return;
       }
+      firstStop = now;
       finish(0);
     };
     process.on("SIGINT", onSignal);
     process.on("SIGTERM", onSignal);
+    if (startedByNpm()) {
+      // npm signals only its own child; when that child is a shell it dies and vw is orphaned.
+      unwatchParent = watchParent((parent) => {
+        console.error(`vw: the process that started vw (pid ${parent}, under npm) has exited; stopping`);
+        onSignal();
+      });
+    }
     process.on("SIGHUP", () => reload("SIGHUP"));
     // logrotate's convention: the log was moved away; write to a new file at the same path.
     // (Node would otherwise start its inspector on SIGUSR1.)

@@ -26,6 +26,15 @@ export class StatsReader {
     });
   }
 
+  /** One counter summed over the workers, read without building a snapshot (cheap to poll). */
+  sum(field: string): number {
+    const idx = this.offsets.find(([name]) => name === field)?.[1];
+    if (idx === undefined) return 0;
+    let n = 0;
+    for (const v of this.views) n += Number(v[idx]);
+    return n;
+  }
+
   /** The sum over workers of every counter (the `cpu` field is meaningless summed). */
   totals(): Counters {
     const sum: Counters = {};

@@ -54,7 +54,7 @@ describe("abuse on one worker", () => {
       const rs = await Promise.all(batch.map((c) => c.request(GET, { timeoutMs: 10000 })));
       assert.ok(rs.every((r) => r.status === 200));
     }
-    assert.equal(await metricValue(mport, "vw_conns_open"), N);
+    assert.equal(await metricValue(mport, "vw_connections_open"), N);
     await promptAnswer(vw.port);
     clients.forEach((c) => c.destroy());
     await backToBaseline();
@@ -112,12 +112,25 @@ describe("fd exhaustion", () => {
     const fits = await startVw(["--workers", "1", "--quiet", "--max-conns", "100"], { wrap: ["prlimit", "--nofile=200:200"] });
     try {
       await waitFor(() => low.stderr().includes("open-file limit"), "the notice");
-      assert.match(low.stderr(), /^vw: open-file limit 200 .* holds about 136 connections per worker, below --max-conns 1000;/m);
+      assert.match(low.stderr(), /^vw: open-file limit 200 holds about 136 connections per worker, below --max-conns 1000; .*ulimit -Hn/m);
       assert.equal(low.stderr().split("open-file limit").length - 1, 1);
       assert.doesNotMatch(fits.stderr(), /open-file limit/);
     } finally {
       await low.stop();
       await fits.stop();
+    }
+  });
+
+  it("the default --max-conns says nothing unless a worker would get under 1024 connections", async () => {
+    const roomy = await startVw(["--workers", "1", "--quiet"], { wrap: ["prlimit", "--nofile=2000:2000"] });
+    const tight = await startVw(["--workers", "1", "--quiet"], { wrap: ["prlimit", "--nofile=500:500"] });
+    try {
+      await waitFor(() => tight.stderr().includes("open-file limit"), "the notice");
+      assert.match(tight.stderr(), /^vw: open-file limit 500 holds about 436 connections per worker, below 1024 per worker; /m);
+      assert.doesNotMatch(roomy.stderr(), /open-file limit/);
+    } finally {
+      await roomy.stop();
+      await tight.stop();
     }
   });
 
@@ -141,7 +154,7 @@ describe("fd exhaustion", () => {
       await promptAnswer(vw.port, 1500);
       // Asked only now: while out of fds, the metrics listener cannot accept either.
       assert.ok((await metricValue(mport, "vw_accept_errors_total")) > 0, "EMFILE was met and counted");
-      assert.ok((await metricValue(mport, "vw_rejected_total")) > 0, "excess connections closed at accept");
+      assert.ok((await metricValue(mport, "vw_connections_rejected_total", { worker: "0", reason: "limit" })) > 0, "excess connections closed at accept");
     } finally {
       await vw.stop();
     }

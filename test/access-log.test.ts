@@ -63,7 +63,7 @@ describe("--access-log: 10,000 requests, 10,000 lines", () => {
         assert.match(r.stdout, /Complete requests:\s+10000/);
         const got = await waitLines(file, 10000);
         assert.equal(got.length, 10000, `${got.length} lines for 10,000 requests`);
-        assert.equal(await metricValue(mport, "vw_log_dropped_total"), 0);
+        assert.equal(await metricValue(mport, "vw_access_log_dropped_total"), 0);
         for (const line of got) {
           const m = COMBINED.exec(line);
           assert.ok(m, `not combined log format: ${line}`);
@@ -190,9 +190,9 @@ describe("--access-log formats and places", () => {
       const mport = await freePort();
       const vw = await startVw(["--workers", "1", "--quiet", "--coalesce", "off", "--metrics", `127.0.0.1:${mport}`, ...args]);
       try {
-        const s0 = await metricValue(mport, "vw_sys_total_total");
+        const s0 = await metricValue(mport, "vw_syscalls_total");
         await run(ab!, ["-k", "-q", "-n", "3000", "-c", "1", `http://127.0.0.1:${vw.port}/1b`], { timeout: 40000 });
-        return ((await metricValue(mport, "vw_sys_total_total")) - s0) / 3000;
+        return ((await metricValue(mport, "vw_syscalls_total")) - s0) / 3000;
       } finally {
         await vw.stop();
       }

@@ -7,7 +7,7 @@ import { runVw } from "./helpers/server";
 
 describe("bad flags exit 2 with one line", () => {
   const cases: [string[], RegExp][] = [
-    [["--port", "abc"], /--port abc: not a number/],
+    [["--port", "abc"], /--port abc: not a number \(write it in decimal/],
     [["--port", "70000"], /--port 70000: must be a whole number from 0 to 65535/],
     [["--policy", "batch"], /--policy batch: choose fifo, rr or other/],
     [["--priority", "0"], /--priority 0: must be a whole number from 1 to 99/],

@@ -347,7 +347,7 @@ describe("reload", () => {
     const mport = await freePort();
     const vw = await startVw(["--engine", engine, "--workers", "1", "--quiet", "--no-watch", "--route", `/payload=@${file}`, "--metrics", `127.0.0.1:${mport}`]);
     const retired = async (): Promise<number> =>
-      Number(/^vw_tables_retired\{process="vw"\} (\d+)$/m.exec(await (await fetch(`http://127.0.0.1:${mport}/metrics`)).text())?.[1] ?? -1);
+      Number(/^vw_response_tables_retired (\d+)$/m.exec(await (await fetch(`http://127.0.0.1:${mport}/metrics`)).text())?.[1] ?? -1);
     try {
       let stop = false;
       const counts = { a: 0, b: 0, bad: 0, requests: 0 };

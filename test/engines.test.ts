@@ -94,7 +94,7 @@ describe("each engine's system-call count agrees with the kernel's", () => {
     // for blocking, perf's counters are inherited by the threads the worker creates after perf
     // attached (perf stat sets attr.inherit), so the same -t TID also sums every connection
     // thread of the measured run, and nothing of Node's own threads.
-    it(`${v.name}: vw_sys_total = perf raw_syscalls:sys_enter within 2 % (${shape})`, { skip, timeout: 60000 }, async (t) => {
+    it(`${v.name}: vw_syscalls_total (all kinds) = perf raw_syscalls:sys_enter within 2 % (${shape})`, { skip, timeout: 60000 }, async (t) => {
       const probe = await run(perf!, ["stat", "-e", "raw_syscalls:sys_enter", "-x,", "true"]).catch((e: Error) => e);
       if (probe instanceof Error) {
         t.skip(`perf cannot count raw_syscalls here: ${probe.message.split("\n")[0]}`);
@@ -110,10 +110,10 @@ describe("each engine's system-call count agrees with the kernel's", () => {
         await run(ab!, [...ka, "-q", "-n", "2000", "-c", conc, url]);
         let open = -1;
         const idle = (): Promise<void> =>
-          until(async () => (open = await metricValue(mport, "vw_conns_open")) === 0, () => `connections closed (open: ${open})`);
+          until(async () => (open = await metricValue(mport, "vw_connections_open")) === 0, () => `connections closed (open: ${open})`);
         await idle();
-        const before = await metricValue(mport, "vw_sys_total_total");
-        const ctl0 = await metricValue(mport, "vw_sys_epoll_ctl_total");
+        const before = await metricValue(mport, "vw_syscalls_total");
+        const ctl0 = await metricValue(mport, "vw_syscalls_total", { worker: "0", syscall: "epoll_ctl" });
         const p = spawn(perf!, ["stat", "-e", "raw_syscalls:sys_enter", "-x,", "-o", out, "-t", String(vw.tids[0])], { stdio: "ignore" });
         await sleep(300);
         const r = await run(ab!, [...ka, "-q", "-n", "10000", "-c", conc, url], { timeout: 40000 });
@@ -121,7 +121,7 @@ describe("each engine's system-call count agrees with the kernel's", () => {
         await idle(); // blocking: every connection thread has ended (and counted its last calls)
         p.kill("SIGINT");
         await new Promise((resolve) => p.once("exit", resolve));
-        const after = await metricValue(mport, "vw_sys_total_total");
+        const after = await metricValue(mport, "vw_syscalls_total");
         const kernel = Number(/^(\d+),/m.exec(fs.readFileSync(out, "utf8"))?.[1]);
         const ours = after - before;
         // Only proves perf attached and counted: uring may need well under one call per request.
@@ -132,7 +132,7 @@ describe("each engine's system-call count agrees with the kernel's", () => {
         if (!keepalive && v.engine === "epoll") {
           // Deferred accepts bring the request along: a connection answered and closed at once
           // is never added to the epoll set.
-          const ctl = (await metricValue(mport, "vw_sys_epoll_ctl_total")) - ctl0;
+          const ctl = (await metricValue(mport, "vw_syscalls_total", { worker: "0", syscall: "epoll_ctl" })) - ctl0;
           assert.ok(ctl < 500, `${ctl} epoll_ctl calls for 10,000 connections`);
         }
       } finally {
@@ -154,12 +154,12 @@ describe("select: fds at or above FD_SETSIZE", () => {
       clients = await openClients(vw.port, N);
       let seen = 0;
       await until(
-        async () => (seen = (await metricValue(mport, "vw_conns_accepted_total")) + (await metricValue(mport, "vw_rejected_total"))) >= N,
+        async () => (seen = (await metricValue(mport, "vw_connections_accepted_total")) + (await metricValue(mport, "vw_connections_rejected_total", { worker: "0", reason: "limit" }))) >= N,
         () => `accepted + refused = ${seen} of ${N}`,
         10000,
       );
-      const rejected = await metricValue(mport, "vw_rejected_total");
-      const accepted = await metricValue(mport, "vw_conns_accepted_total");
+      const rejected = await metricValue(mport, "vw_connections_rejected_total", { worker: "0", reason: "limit" });
+      const accepted = await metricValue(mport, "vw_connections_accepted_total");
       assert.ok(rejected > 0, "some connections landed on fds >= 1024 and were refused");
       assert.ok(accepted < 1024, `accepted ${accepted}: all below FD_SETSIZE`);
       // Refused cleanly: closed at once, without a byte.
@@ -173,7 +173,7 @@ describe("select: fds at or above FD_SETSIZE", () => {
       }
       clients.forEach((c) => c.destroy());
       let open = -1;
-      await until(async () => (open = await metricValue(mport, "vw_conns_open")) === 0, () => `open connections ${open}`);
+      await until(async () => (open = await metricValue(mport, "vw_connections_open")) === 0, () => `open connections ${open}`);
       await promptAnswer(vw.port);
     } finally {
       clients.forEach((c) => c.destroy());
@@ -212,7 +212,7 @@ describe("blocking: a thread per connection", () => {
       assert.ok(vol >= 500, `voluntary context switches of the worker and its threads: ${vol}`);
       clients.forEach((c) => c.destroy());
       await waitFor(() => tasks(vw.pid).length === baseline.length, () => `threads back to ${baseline.length} (now ${tasks(vw.pid).length})`, 5000);
-      assert.equal(await metricValue(mport, "vw_conns_open"), 0);
+      assert.equal(await metricValue(mport, "vw_connections_open"), 0);
       await promptAnswer(vw.port);
     } finally {
       clients.forEach((c) => c.destroy());
@@ -229,7 +229,7 @@ describe("blocking: a thread per connection", () => {
       clients = await openClients(vw.port, 30);
       await waitFor(() => clients.filter((c) => c.isClosed).length === 10, () => `${clients.filter((c) => c.isClosed).length} closed, want 10`);
       assert.equal(tasks(vw.pid).length, baseline + 20);
-      assert.equal(await metricValue(mport, "vw_rejected_total"), 10);
+      assert.equal(await metricValue(mport, "vw_connections_rejected_total", { worker: "0", reason: "limit" }), 10);
     } finally {
       clients.forEach((c) => c.destroy());
       await vw.stop();
@@ -260,11 +260,11 @@ for (const v of VARIANTS) {
     after(() => vw.stop());
 
     it("--locality reads SO_INCOMING_CPU once per connection; --allow refuses other peers at accept", { timeout: 20000 }, async () => {
-      const a0 = (await metricValue(mport, "vw_incoming_local_total")) + (await metricValue(mport, "vw_incoming_remote_total"));
+      const a0 = (await metricValue(mport, "vw_connections_locality_total", { worker: "0", locality: "local" })) + (await metricValue(mport, "vw_connections_locality_total", { worker: "0", locality: "remote" }));
       for (let i = 0; i < 5; i++) await promptAnswer(vw.port);
-      const a1 = (await metricValue(mport, "vw_incoming_local_total")) + (await metricValue(mport, "vw_incoming_remote_total"));
+      const a1 = (await metricValue(mport, "vw_connections_locality_total", { worker: "0", locality: "local" })) + (await metricValue(mport, "vw_connections_locality_total", { worker: "0", locality: "remote" }));
       assert.equal(a1 - a0, 5);
-      assert.equal(await metricValue(mport, "vw_denied_total"), 0);
+      assert.equal(await metricValue(mport, "vw_connections_rejected_total", { worker: "0", reason: "allow" }), 0);
       const m1 = await freePort();
       const other = await startVw(["--workers", "1", "--quiet", "--allow", "10.0.0.0/8", "--metrics", `127.0.0.1:${m1}`, ...v.args]);
       try {
@@ -273,7 +273,7 @@ for (const v of VARIANTS) {
         await c.waitClosed(2000);
         assert.equal(c.received.length, 0, "closed unread, unanswered");
         let d = 0;
-        await until(async () => (d = await metricValue(m1, "vw_denied_total")) === 1, () => `denied ${d}`);
+        await until(async () => (d = await metricValue(m1, "vw_connections_rejected_total", { worker: "0", reason: "allow" })) === 1, () => `denied ${d}`);
       } finally {
         await other.stop();
       }
@@ -339,7 +339,7 @@ for (const v of VARIANTS) {
         await sleep(300);
         await promptAnswer(low.port, 1500);
         assert.ok((await metricValue(m, "vw_accept_errors_total")) > 0, "EMFILE was met and counted");
-        assert.ok((await metricValue(m, "vw_rejected_total")) > 0, "excess connections closed at accept");
+        assert.ok((await metricValue(m, "vw_connections_rejected_total", { worker: "0", reason: "limit" })) > 0, "excess connections closed at accept");
       } finally {
         await low.stop();
       }

@@ -25,7 +25,10 @@ async function until(cond: () => Promise<boolean>, what: () => string, timeoutMs
 }
 
 /** The wait call each readiness engine makes (the counter that says how often it slept). */
-const WAIT: Record<string, string> = { epoll: "vw_sys_epoll_wait_total", poll: "vw_sys_poll_total", select: "vw_sys_select_total" };
+const WAIT: Record<string, string> = { epoll: "epoll_wait", poll: "poll", select: "select" };
+
+/** Worker 0's system calls of one kind, from /metrics. */
+const syscalls = (mport: number, kind: string): Promise<number> => metricValue(mport, "vw_syscalls_total", { worker: "0", syscall: kind });
 
 describe("--defer-accept", () => {
   it("default 1 s: a silent connection reaches vw only after about a second; one that sends is answered at once", { timeout: 20000 }, async () => {
@@ -37,20 +40,20 @@ describe("--defer-accept", () => {
       const silent = await RawClient.connect(vw.port);
       clients.push(silent);
       await sleep(400);
-      assert.equal(await metricValue(mport, "vw_conns_accepted_total"), 0, "the silent connection is still the kernel's");
+      assert.equal(await metricValue(mport, "vw_connections_accepted_total"), 0, "the silent connection is still the kernel's");
       const talker = await RawClient.connect(vw.port);
       clients.push(talker);
       const t1 = Date.now();
       const r = await talker.request(GET, { timeoutMs: 500 });
       assert.equal(r.status, 200);
       assert.ok(Date.now() - t1 < 300, `a connection with its request waited ${Date.now() - t1} ms`);
-      assert.equal(await metricValue(mport, "vw_conns_accepted_total"), 1);
+      assert.equal(await metricValue(mport, "vw_connections_accepted_total"), 1);
       // The defer timeout passes, the kernel retransmits its SYN-ACK, the client's ACK completes
       // the accept: the silent connection is vw's now, watched, and answered when it speaks.
       let accepted = 0;
-      await until(async () => (accepted = await metricValue(mport, "vw_conns_accepted_total")) === 2, () => `accepted ${accepted}, want 2`, 5000);
+      await until(async () => (accepted = await metricValue(mport, "vw_connections_accepted_total")) === 2, () => `accepted ${accepted}, want 2`, 5000);
       assert.ok(Date.now() - t0 >= 800, `the silent connection was accepted after ${Date.now() - t0} ms`);
-      assert.equal(await metricValue(mport, "vw_conns_open"), 2);
+      assert.equal(await metricValue(mport, "vw_connections_open"), 2);
       assert.equal((await silent.request(GET, { timeoutMs: 1000 })).status, 200);
     } finally {
       clients.forEach((c) => c.destroy());
@@ -65,7 +68,7 @@ describe("--defer-accept", () => {
     try {
       const t0 = Date.now();
       let open = 0;
-      await until(async () => (open = await metricValue(mport, "vw_conns_open")) === 1, () => `open ${open}`, 1000);
+      await until(async () => (open = await metricValue(mport, "vw_connections_open")) === 1, () => `open ${open}`, 1000);
       assert.ok(Date.now() - t0 < 500, `accepted after ${Date.now() - t0} ms`);
       assert.equal((await c.request(GET, { timeoutMs: 1000 })).status, 200);
     } finally {
@@ -88,8 +91,8 @@ describe("--defer-accept", () => {
       after(() => vw.stop());
 
       it(`Connection: close on 100 fresh connections: every one answered${readiness ? ", never watched, one wait each" : ""}`, { timeout: 20000 }, async () => {
-        const ctl0 = await metricValue(mport, "vw_sys_epoll_ctl_total");
-        const wait0 = readiness ? await metricValue(mport, WAIT[engine]) : 0;
+        const ctl0 = await syscalls(mport, "epoll_ctl");
+        const wait0 = readiness ? await syscalls(mport, WAIT[engine]) : 0;
         const N = 100;
         for (let i = 0; i < N; i++) {
           const c = await RawClient.connect(vw.port);
@@ -103,8 +106,8 @@ describe("--defer-accept", () => {
         }
         if (!readiness) return;
         // Watching a connection costs epoll an epoll_ctl, and its request a second wait.
-        if (engine === "epoll") assert.equal((await metricValue(mport, "vw_sys_epoll_ctl_total")) - ctl0, 0, "epoll_ctl calls");
-        const waits = (await metricValue(mport, WAIT[engine])) - wait0;
+        if (engine === "epoll") assert.equal((await syscalls(mport, "epoll_ctl")) - ctl0, 0, "epoll_ctl calls");
+        const waits = (await syscalls(mport, WAIT[engine])) - wait0;
         assert.ok(waits <= N * 1.2 + 5, `${waits} waits for ${N} sequential connections (two each when every one is watched)`);
       });
 
@@ -164,7 +167,7 @@ describe("--defer-accept", () => {
 
       it("open connections and fds back to the baseline", async () => {
         let open = -1;
-        await until(async () => (open = await metricValue(mport, "vw_conns_open")) === 0, () => `open ${open}`);
+        await until(async () => (open = await metricValue(mport, "vw_connections_open")) === 0, () => `open ${open}`);
         await waitFor(() => fdCount(vw.pid) === base, () => `fds back to ${base} (now ${fdCount(vw.pid)})`, 3000);
       });
     });

@@ -36,6 +36,27 @@ describe("dropping root", { skip: isRoot() ? false : "needs root" }, () => {
     }
   });
 
+  it("root without sudo and without --user becomes nobody, says so, keeps SCHED_FIFO", async () => {
+    const dir = worldReadableCopy();
+    const env = { ...process.env };
+    delete env.SUDO_UID;
+    delete env.SUDO_GID;
+    delete env.SUDO_USER;
+    const vw = await startVw(["--workers", "1"], { cli: path.join(dir, "dist/src/cli.js"), env, defaultUser: true });
+    try {
+      assert.match(vw.stdout(), /^running as nobody \(uid 65534, gid 65534\) after binding and real-time setup \(started as root without sudo; --user root keeps root/m);
+      assert.match(taskStatus(vw.pid, vw.tids[0]).get("Uid") ?? "", /^65534\s+65534\s+65534\s+65534$/);
+      assert.match(taskStatus(vw.pid, vw.pid).get("Uid") ?? "", /^65534\s/);
+      assert.equal(taskPolicy(vw.pid, vw.tids[0]).policy, SCHED_FIFO);
+      const c = await RawClient.connect(vw.port);
+      assert.equal((await c.request(GET)).status, 200);
+      c.destroy();
+    } finally {
+      assert.deepEqual(await vw.stop(), { code: 0, signal: null });
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
   it("--user root keeps root", async () => {
     const env = { ...process.env, SUDO_UID: "65534", SUDO_GID: "65534" };
     const vw = await startVw(["--workers", "1", "--user", "root", "--quiet"], { env });
@@ -67,8 +88,8 @@ describe("--allow", () => {
       d.write(GET);
       await d.waitClosed(2000);
       assert.equal(d.received.length, 0, "nothing is answered to a refused peer");
-      assert.equal(await metricValue(mport, "vw_denied_total"), 1);
-      assert.equal(await metricValue(mport, "vw_conns_accepted_total"), 0);
+      assert.equal(await metricValue(mport, "vw_connections_rejected_total", { worker: "0", reason: "allow" }), 1);
+      assert.equal(await metricValue(mport, "vw_connections_accepted_total"), 0);
     } finally {
       await inside.stop();
       await outside.stop();

@@ -351,7 +351,7 @@ for (const engine of ENGINES) {
       );
       assert.ok(backend.open.size <= 4, `backend sees ${backend.open.size} open connections, --proxy-conns 4`);
       assert.ok(backend.conns - before <= 4, `${backend.conns - before} new backend connections for 36 requests`);
-      assert.ok((await metricValue(metricsPort, "vw_up_reused_total")) > 30);
+      assert.ok((await metricValue(metricsPort, "vw_proxy_pooled_requests_total")) > 30);
     });
 
     it("stops reading the backend while a client does not read, and serves others meanwhile", async () => {
@@ -377,7 +377,7 @@ for (const engine of ENGINES) {
       assert.equal((await readResponse(c)).status, 200);
       c.write(get("/retried"));
       assert.equal((await readResponse(c)).body.toString(), "path /retried");
-      assert.ok((await metricValue(metricsPort, "vw_up_retried_total")) >= 1);
+      assert.ok((await metricValue(metricsPort, "vw_proxy_retries_total")) >= 1);
       c.write(get("/arm-close"));
       assert.equal((await readResponse(c)).status, 200);
       c.write(`POST /echo HTTP/1.1\r\nHost: h\r\nContent-Length: 2\r\n\r\nhi`);
@@ -385,9 +385,9 @@ for (const engine of ENGINES) {
     });
 
     it("counts the relay in /metrics", async () => {
-      assert.ok((await metricValue(metricsPort, "vw_up_opened_total")) >= 1);
+      assert.ok((await metricValue(metricsPort, "vw_proxy_upstream_connections_total")) >= 1);
       assert.ok((await metricValue(metricsPort, "vw_requests_total")) >= 10);
-      assert.ok((await metricValue(metricsPort, "vw_up_failed_total")) >= 2); // the mid-body closes
+      assert.ok((await metricValue(metricsPort, "vw_proxy_upstream_failures_total")) >= 2); // the mid-body closes
     });
 
     it("returns to its fd baseline once clients and backend connections are gone", async () => {
@@ -456,7 +456,7 @@ for (const engine of ENGINES) {
     // select: every fd must stay below FD_SETSIZE (1024), so it gets 500.
     const many = engine === "select" ? 500 : 1000;
     it(`serves ${many} client connections over a pool of 16`, async () => {
-      const before = await metricValue(originMetrics, "vw_conns_accepted_total");
+      const before = await metricValue(originMetrics, "vw_connections_accepted_total");
       const cs = await Promise.all(Array.from({ length: many }, () => RawClient.connect(vw.port)));
       try {
         for (const c of cs) c.write(get("/10k"));
@@ -465,7 +465,7 @@ for (const engine of ENGINES) {
       } finally {
         for (const c of cs) c.destroy();
       }
-      const accepted = (await metricValue(originMetrics, "vw_conns_accepted_total")) - before;
+      const accepted = (await metricValue(originMetrics, "vw_connections_accepted_total")) - before;
       assert.ok(accepted <= 16, `the origin accepted ${accepted} connections from a pool of 16`);
     });
   });
@@ -485,8 +485,8 @@ for (const engine of ENGINES) {
           await c.waitClosed();
           c.destroy();
         }
-        assert.equal(await metricValue(metricsPort, "vw_proxy_502_total"), 3);
-        assert.equal(await metricValue(metricsPort, "vw_sys_connect_total"), 1, "the failed backend is skipped for a second");
+        assert.equal(await metricValue(metricsPort, "vw_proxy_errors_total", { code: "502" }), 3);
+        assert.equal(await metricValue(metricsPort, "vw_syscalls_total", { syscall: "connect" }), 1, "the failed backend is skipped for a second");
       } finally {
         assert.equal((await vw.stop()).code, 0);
       }
@@ -507,7 +507,7 @@ for (const engine of ENGINES) {
         assert.ok(ms >= 900 && ms < 3500, `504 after ${ms} ms with --proxy-timeout 1`);
         await c.waitClosed();
         c.destroy();
-        assert.equal(await metricValue(metricsPort, "vw_proxy_504_total"), 1);
+        assert.equal(await metricValue(metricsPort, "vw_proxy_errors_total", { code: "504" }), 1);
         await waitFor(() => backend.open.size === 0, "the timed-out upstream connection closed");
       } finally {
         assert.equal((await vw.stop()).code, 0);

@@ -28,12 +28,26 @@ export interface SpawnOptions {
   /** Another copy of the CLI to run (e.g. one any user can read). */
   cli?: string;
   env?: NodeJS.ProcessEnv;
+  /** Run as root without --user as a user would (vw then becomes nobody); off: --user root is added. */
+  defaultUser?: boolean;
+}
+
+/**
+ * Started as root without sudo, vw becomes nobody after start; the tests (CI runs them as root)
+ * keep root unless they say whom to be (--user, or SUDO_UID in their env), so temporary files
+ * they serve and reload stay readable. test/privileges.test.ts checks the default itself.
+ */
+function keepRoot(args: string[], opts: SpawnOptions): string[] {
+  if (process.getuid?.() !== 0 || opts.defaultUser) return [];
+  if ((opts.wrap ?? []).some((w) => w.startsWith("--reuid"))) return []; // runs as another user already
+  const chosen = args.some((a) => a === "--user" || a === "-u" || a.startsWith("--user=")) || (opts.env ?? process.env).SUDO_UID !== undefined;
+  return chosen ? [] : ["--user", "root"];
 }
 
 /** Runs vw with args; when no --port/--listen is given, --port 0 on --listen 127.0.0.1. */
 export async function startVw(args: string[] = [], opts: SpawnOptions = {}): Promise<VwProcess> {
   const hasAddr = args.some((a) => a === "--port" || a === "-p" || a === "--listen" || a === "-a");
-  const full = [opts.cli ?? cli, ...(hasAddr ? [] : ["--listen", "127.0.0.1:0"]), ...args];
+  const full = [opts.cli ?? cli, ...(hasAddr ? [] : ["--listen", "127.0.0.1:0"]), ...keepRoot(args, opts), ...args];
   const wrap = opts.wrap ?? [];
   const cmd = wrap.length > 0 ? wrap[0] : process.execPath;
   const cmdArgs = wrap.length > 0 ? [...wrap.slice(1), process.execPath, ...full] : full;
@@ -102,8 +116,12 @@ export function runVw(args: string[], opts: SpawnOptions = {}): Promise<{ code: 
  * LD_PRELOAD only, so the sanitizer runtime loads into vw and not into curl, ab or wrk.
  */
 export function vwEnv(base: NodeJS.ProcessEnv = process.env): NodeJS.ProcessEnv {
+  // vw runs as if started directly, even under `npm test`: npm's variables would switch on its
+  // parent watch (src/parent-watch.ts), whose /proc fd would then move the fd baselines.
+  const env: NodeJS.ProcessEnv = { ...base };
+  delete env.npm_lifecycle_event;
   const preload = base.VW_TEST_PRELOAD;
-  return preload ? { ...base, LD_PRELOAD: preload } : base;
+  return preload ? { ...env, LD_PRELOAD: preload } : env;
 }
 
 export function sleep(ms: number): Promise<void> {
@@ -311,10 +329,40 @@ export async function freePort(): Promise<number> {
   return port;
 }
 
-/** One counter of one worker from a vw started with --metrics 127.0.0.1:PORT. */
-export async function metricValue(port: number, name: string, worker = 0): Promise<number> {
+/** One series of Prometheus text: `name{labels} value`. */
+export interface MetricSample {
+  name: string;
+  labels: Record<string, string>;
+  value: number;
+}
+
+/** Every sample of a Prometheus text exposition (comments skipped). */
+export function parseMetrics(text: string): MetricSample[] {
+  const out: MetricSample[] = [];
+  for (const line of text.split("\n")) {
+    const m = /^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})? (\S+)$/.exec(line);
+    if (!m) continue;
+    const labels: Record<string, string> = {};
+    for (const l of (m[2] ?? "").matchAll(/([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"/g)) labels[l[1]] = l[2];
+    out.push({ name: m[1], labels, value: Number(m[3]) });
+  }
+  return out;
+}
+
+/**
+ * The sum of the series of `name` whose labels include `labels` (a number n means
+ * {worker: "n"}): vw_syscalls_total of worker 0 is all its system calls, whatever the kind.
+ * Throws when no series matches.
+ */
+export function metricSum(text: string, name: string, labels: Record<string, string> | number = 0): number {
+  const want = typeof labels === "number" ? { worker: String(labels) } : labels;
+  const hits = parseMetrics(text).filter((s) => s.name === name && Object.entries(want).every(([k, v]) => s.labels[k] === v));
+  if (hits.length === 0) throw new Error(`${name}${JSON.stringify(want)} missing from /metrics`);
+  return hits.reduce((n, s) => n + s.value, 0);
+}
+
+/** metricSum over a fresh scrape of a vw started with --metrics 127.0.0.1:PORT. */
+export async function metricValue(port: number, name: string, labels: Record<string, string> | number = 0): Promise<number> {
   const text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
-  const m = new RegExp(`^${name}\\{worker="${worker}"\\} (\\d+)$`, "m").exec(text);
-  if (!m) throw new Error(`${name} missing from /metrics`);
-  return Number(m[1]);
+  return metricSum(text, name, labels);
 }
