@@ -89,11 +89,13 @@ A CPU-pinned, real-time HTTP/1.1 server: one SCHED_FIFO worker thread per CPU.
       --max-file-size B    largest file --dir/--route may load (67108864)
       --max-total B        all bodies together (1073741824)
       --no-watch           do not reload when a served file changes
-      --proxy HOST:PORT    relay every request to this backend instead of serving the table
-                           (repeatable: round-robin per worker; epoll, poll and select engines)
-      --proxy-conns N      keep-alive upstream connections per backend per worker (16)
-      --proxy-fresh        a new upstream connection per request, closed after it
-      --proxy-timeout S    answer 504 when the backend has not answered in S seconds (60)
+      --proxy HOST:PORT    relay every request to this backend, not the table
+                           (repeatable: round-robin per worker; engines epoll,
+                           poll and select)
+      --proxy-conns N      keep-alive upstream connections per backend per
+                           worker (16)
+      --proxy-fresh        a new upstream connection per request, closed after
+      --proxy-timeout S    504 when the backend has not answered in S s (60)
       --config FILE        JSON object with the long flags as keys; flags
                            given here win
   -h, --help               this text
