@@ -3,19 +3,11 @@
 // reads the same bytes differently is how requests get smuggled.
 #include "chunked.h"
 
+#include "grammar.h"
+
 namespace vw {
 namespace {
 
-constexpr bool is_tchar(unsigned char c) {
-  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-         c == '!' || c == '#' || c == '$' || c == '%' || c == '&' || c == '\'' || c == '*' ||
-         c == '+' || c == '-' || c == '.' || c == '^' || c == '_' || c == '`' || c == '|' ||
-         c == '~';
-}
-constexpr bool is_ws(unsigned char c) { return c == ' ' || c == '\t'; }
-constexpr int hex(unsigned char c) {
-  return c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
-}
 // qdtext (RFC 9110 §5.6.4): HTAB, SP, !, #-[, ]-~, obs-text
 constexpr bool is_qdtext(unsigned char c) {
   return c == '\t' || c == ' ' || c == 0x21 || (c >= 0x23 && c <= 0x5b) || (c >= 0x5d && c <= 0x7e) || c >= 0x80;
@@ -155,7 +147,7 @@ ChunkedDecoder::Result ChunkedDecoder::feed(const char* p, size_t n, uint64_t ma
     switch (_s) {
       case S::size_first:
       case S::size: {
-        int h = hex(c);
+        int h = hex_value(c);
         if (h >= 0) {
           // Over the limit already: no need to see the rest (and no overflow).
           if (_chunk > (max_body - _total) / 16 || _chunk * 16 + static_cast<uint64_t>(h) > max_body - _total)

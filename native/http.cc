@@ -4,18 +4,12 @@
 
 #include <cstring>
 
+#include "grammar.h"
 #include "host.h"
 
 namespace vw {
 namespace {
 
-// tchar (RFC 9110 §5.6.2)
-constexpr bool is_tchar(unsigned char c) {
-  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-         c == '!' || c == '#' || c == '$' || c == '%' || c == '&' || c == '\'' || c == '*' ||
-         c == '+' || c == '-' || c == '.' || c == '^' || c == '_' || c == '`' || c == '|' ||
-         c == '~';
-}
 // request-target bytes: visible ASCII and obs-text; no controls, no spaces
 constexpr bool is_target_char(unsigned char c) { return c > 0x20 && c != 0x7f; }
 // field-value bytes: visible, SP, HTAB, obs-text; no other controls (NUL, bare CR, ...)

@@ -4,15 +4,10 @@
 
 #include <cstring>
 
+#include "grammar.h"
+
 namespace vw {
 namespace {
-
-int hex(char c) {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-  return -1;
-}
 
 bool needs_work(std::string_view p) {
   if (p.find('%') != std::string_view::npos) return true;
@@ -32,7 +27,7 @@ PathResult normalize_path(std::string_view in, char* out, size_t cap, size_t& ou
     char c = in[i];
     if (c == '%') {
       if (i + 2 >= in.size()) return PathResult::bad;
-      int hi = hex(in[i + 1]), lo = hex(in[i + 2]);
+      int hi = hex_value(static_cast<unsigned char>(in[i + 1])), lo = hex_value(static_cast<unsigned char>(in[i + 2]));
       if (hi < 0 || lo < 0) return PathResult::bad;
       c = static_cast<char>(hi * 16 + lo);
       if (c == '\0') return PathResult::bad;
