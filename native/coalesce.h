@@ -16,21 +16,13 @@
 // for kFutilePasses passes (few connections: holding only adds latency) is dropped and retried
 // after a back-off that doubles up to kMaxBackoffUs.
 #pragma once
-#include <time.h>
-
 #include <cstdint>
 
+#include "clock.h"
 #include "config.h"
 #include "stats.h"
 
 namespace vw {
-
-// Microseconds on CLOCK_MONOTONIC, through the vDSO (no system call).
-inline uint64_t mono_us() {
-  timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return static_cast<uint64_t>(ts.tv_sec) * 1000000 + static_cast<uint64_t>(ts.tv_nsec) / 1000;
-}
 
 class Coalescer {
  public:

@@ -1,49 +1,20 @@
-// conn.h: one client connection's state, engine-agnostic: buffered input of an unfinished
-// request, the body still to skip, output the socket has not taken yet, and its deadline.
-// Lives in the worker's fd-indexed table; owned and touched by that worker only.
+// conn.h: one client connection's slot in the worker's fd-indexed table, and its transitions
+// (accepted, lingering, closed): buffered input of an unfinished request, output the socket has
+// not taken yet, its deadline, and the HTTP session's own state (Conn::http, which the engines
+// hold but never read). Owned and touched by the thread that serves the connection only.
 #pragma once
-#include <sys/uio.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 
 #include <cstdint>
 #include <cstdlib>
-#include <memory>
-#include <vector>
+#include <cstring>
 
-#include "chunked.h"
-#include "responses.h"
+#include "config.h"
+#include "pending_out.h"
+#include "session.h"
 
 namespace vw {
-
-// A request whose chunked body is being read: its head, kept to be answered once the body has
-// been decoded (and discarded), and the decoder's place. Allocated per chunked request only.
-struct ChunkedBody {
-  ChunkedDecoder decoder;
-  std::unique_ptr<char[]> head;  // the request line and header section, as received
-  uint32_t head_len = 0;
-  bool finished = false;       // the body is over (or broken): answer next
-  uint16_t error_status = 0;   // the body was malformed (400) or too large (413, 431)
-};
-
-// Output the socket did not take in one write, kept until EPOLLOUT: copies of staged bytes,
-// references into the (immutable) response table for large bodies.
-struct PendingOut {
-  std::unique_ptr<char[]> copied;
-  std::vector<iovec> iov;
-  size_t first = 0;  // first iovec not yet fully written
-  const ResponseTable* pinned = nullptr;  // the table its references point into, kept alive
-
-  PendingOut() = default;
-  PendingOut(const PendingOut&) = delete;
-  PendingOut& operator=(const PendingOut&) = delete;
-  ~PendingOut() {
-    if (pinned) pinned->unpin();
-  }
-  void pin(const ResponseTable* t) {
-    if (!t) return;  // the caller keeps the table alive by other means (blocking engine)
-    pinned = t;
-    t->pin();
-  }
-};
 
 enum class ConnState : uint8_t {
   free,       // slot unused
@@ -57,29 +28,66 @@ struct Conn {
   ConnState state = ConnState::free;
   bool close_after_write = false;  // the response being written is the last one
   bool linger_after_write = false;
-  bool header_started = false;     // some bytes of a request header have arrived
-  bool out_was_pending = false;    // epoll interest is EPOLLOUT (the last write was partial)
-  bool watched = false;            // in the readiness engine's interest set (readiness.h)
-  uint8_t peer_family = 0;         // --access-log: 4 or 6 (0: unknown), and the address
-  uint8_t peer[16];
+  // Readiness engines only (readiness.h): the interest set's view of this connection.
+  bool out_was_pending = false;    // the interest is writable (the last write was partial)
+  bool watched = false;            // in the interest set
   uint32_t in_len = 0;
   uint32_t in_cap = 0;
-  uint32_t scan_from = 0;          // parser resume offset inside in[]
   uint64_t deadline_ms = 0;        // monotonic ms after which the sweep closes it
-  uint64_t body_left = 0;          // request body bytes still to skip
   char* in = nullptr;              // unfinished request bytes (malloc'd only when needed)
   PendingOut* out = nullptr;       // non-null only while a write is incomplete
-  ChunkedBody* chunked = nullptr;  // non-null only while a chunked request body is read
+  SessionState http;               // the HTTP session's, never read by an engine
 
   void release_buffers() {
     std::free(in);
     in = nullptr;
-    in_len = in_cap = scan_from = 0;
+    in_len = in_cap = 0;
     delete out;
     out = nullptr;
-    delete chunked;
-    chunked = nullptr;
+    http.reset();
   }
 };
+
+// Marks a table slot as a fresh connection: new generation, header deadline.
+inline void reset_for_accept(Conn& c, uint64_t deadline_ms) {
+  c.gen = (c.gen + 1) & 0x7fffffff;
+  c.state = ConnState::open;
+  c.close_after_write = c.linger_after_write = c.http.header_started = c.out_was_pending = false;
+  c.watched = false;
+  c.http.body_left = 0;
+  c.deadline_ms = deadline_ms;
+}
+
+// --access-log: the address accept returned, kept for the connection's log lines.
+inline void set_peer(Conn& c, const sockaddr_storage& peer) {
+  SessionState& h = c.http;
+  if (peer.ss_family == AF_INET) {
+    h.peer_family = 4;
+    std::memcpy(h.peer, &reinterpret_cast<const sockaddr_in&>(peer).sin_addr, 4);
+  } else if (peer.ss_family == AF_INET6) {
+    h.peer_family = 6;
+    std::memcpy(h.peer, &reinterpret_cast<const sockaddr_in6&>(peer).sin6_addr, 16);
+  } else {
+    h.peer_family = 0;
+  }
+}
+
+// The last response is out and its write side shut: from now on input is read and discarded
+// until EOF or the linger deadline (closing over unread input would reset the connection and
+// could destroy the response).
+inline void start_linger(Conn& c, uint64_t now_ms, const Limits& lim) {
+  c.state = ConnState::lingering;
+  c.deadline_ms = now_ms + lim.linger_timeout_ms;
+  std::free(c.in);
+  c.in = nullptr;
+  c.in_len = c.in_cap = 0;
+}
+
+// Resets a slot after its fd is closed (the caller closes, counts and frees).
+inline void reset_closed(Conn& c) {
+  c.release_buffers();
+  c.state = ConnState::free;
+  c.watched = false;
+}
 
 }  // namespace vw

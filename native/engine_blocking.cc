@@ -1,7 +1,7 @@
 // engine_blocking.cc: the blocking engine: one thread per connection, blocking reads and writes.
 // The worker thread only accepts (it blocks in poll on its listeners, the stop eventfd, a 1 s
 // timerfd and a "thread ended" eventfd), starts a thread per connection, sweeps deadlines once a
-// second and stops the threads. HTTP and the connection rules are the shared ones (conn_ops.h).
+// second and stops the threads. HTTP and the connection rules are the shared ones (serve_input.h, input_buffer.h, batch_write.h, admission.h).
 //
 // Threads. A connection thread is created by the worker with default (inherit) scheduling, so
 // the kernel copies the worker's CPU affinity (pinned to the worker's CPU) and its policy and
@@ -60,7 +60,12 @@
 #include <mutex>
 #include <vector>
 
-#include "conn_ops.h"
+#include "admission.h"
+#include "batch_write.h"
+#include "clock.h"
+#include "input_buffer.h"
+#include "reserve_fd.h"
+#include "serve_input.h"
 
 namespace vw {
 namespace {

@@ -3,7 +3,7 @@
 // idle connection holds no buffer), one send per batch of pipelined responses, and the 1 s tick
 // as an IORING_OP_TIMEOUT. Every submission of a loop iteration goes to the kernel with the same
 // io_uring_submit_and_wait that waits: one io_uring_enter per iteration, no other system call on
-// the request path. Connection semantics are the shared ones (conn_ops.h).
+// the request path. Connection semantics are the shared ones (serve_input.h, input_buffer.h, batch_write.h, admission.h).
 //
 // Ring flags: IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN (completion work runs
 // only inside our own wait, never as an interrupting task_work), falling back to
@@ -37,7 +37,12 @@
 #include <vector>
 
 #include "coalesce.h"
-#include "conn_ops.h"
+#include "admission.h"
+#include "batch_write.h"
+#include "clock.h"
+#include "input_buffer.h"
+#include "reserve_fd.h"
+#include "serve_input.h"
 
 namespace vw {
 namespace {

@@ -145,7 +145,7 @@ void Relay::start_request(int fd, Exchange& x) {
   const Limits& lim = _cfg.limits;
   Conn& c = _host.slot(fd);
   if (x.in.empty()) {
-    c.header_started = false;
+    c.http.header_started = false;
     c.deadline_ms = _now + lim.idle_timeout_ms;
     update_watches(fd, x);
     return;
@@ -156,10 +156,10 @@ void Relay::start_request(int fd, Exchange& x) {
   if (pr.status == Parse::need_more) {
     x.in.erase(0, pr.consumed);  // empty lines before a request line
     if (x.in.empty()) {
-      c.header_started = false;
+      c.http.header_started = false;
       c.deadline_ms = _now + lim.idle_timeout_ms;
-    } else if (!c.header_started) {
-      c.header_started = true;  // the slowloris bound starts at the first byte
+    } else if (!c.http.header_started) {
+      c.http.header_started = true;  // the slowloris bound starts at the first byte
       c.deadline_ms = _now + lim.header_timeout_ms;
     }
     update_watches(fd, x);
@@ -188,7 +188,7 @@ void Relay::start_request(int fd, Exchange& x) {
   // The request line and fields as received, minus the hop-by-hop ones (RFC 9110 §7.6.1).
   copy_end_to_end(std::string_view(x.in.data(), pr.consumed), false, {}, x.to_up);
   x.in.erase(0, pr.consumed);  // (req's views pointed into it: not used past here)
-  c.header_started = false;
+  c.http.header_started = false;
   c.deadline_ms = kNever;  // the exchange's own deadline governs until the response is out
   x.deadline = _now + _cfg.proxy_timeout_ms;
   if (uint16_t err = take_body(x)) {

@@ -27,7 +27,12 @@
 #include <vector>
 
 #include "coalesce.h"
-#include "conn_ops.h"
+#include "admission.h"
+#include "batch_write.h"
+#include "clock.h"
+#include "input_buffer.h"
+#include "reserve_fd.h"
+#include "serve_input.h"
 #include "engine.h"
 #include "proxy.h"
 #include "session.h"

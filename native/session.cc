@@ -44,7 +44,7 @@ char* put_u64(char* p, uint64_t v) {
 
 // --access-log: what a response's log record says about its request.
 struct LogSrc {
-  const Conn& conn;
+  const SessionState& conn;
   std::string_view head;  // the request's bytes from its request line on (cut at CR/LF later)
   const Request* req;     // null when it did not parse (no Referer, no User-Agent)
 };
@@ -189,8 +189,8 @@ std::string_view end_for(bool keep, uint8_t minor) {
 
 }  // namespace
 
-ServeOutcome serve_requests(const ServeCtx& ctx, Conn& conn, const char* data, size_t len,
-                            OutBatch& out) {
+ServeOutcome serve_requests(const ServeCtx& ctx, SessionState& conn, const char* data,
+                            size_t len, OutBatch& out) {
   ServeOutcome o;
   size_t pos = 0;
   const std::string_view close_end(kEndClose, sizeof(kEndClose) - 1);
