@@ -1,7 +1,8 @@
 // engine_blocking.cc: the blocking engine: one thread per connection, blocking reads and writes.
 // The worker thread only accepts (it blocks in poll on its listeners, the stop eventfd, a 1 s
 // timerfd and a "thread ended" eventfd), starts a thread per connection, sweeps deadlines once a
-// second and stops the threads. HTTP and the connection rules are the shared ones (serve_input.h, input_buffer.h, batch_write.h, admission.h).
+// second and stops the threads. HTTP and the connection rules are the shared ones; the stop, the
+// tick, the accept policy and admission are the lifecycle's (lifecycle.h).
 //
 // Threads. A connection thread is created by the worker with default (inherit) scheduling, so
 // the kernel copies the worker's CPU affinity (pinned to the worker's CPU) and its policy and
@@ -53,19 +54,15 @@
 #include <sys/eventfd.h>
 #include <sys/mman.h>
 #include <sys/resource.h>
-#include <sys/timerfd.h>
 
 #include <atomic>
 #include <cerrno>
 #include <mutex>
 #include <vector>
 
-#include "admission.h"
-#include "batch_write.h"
-#include "clock.h"
 #include "input_buffer.h"
-#include "reserve_fd.h"
-#include "serve_input.h"
+#include "lifecycle.h"
+#include "tick_timer.h"
 
 namespace vw {
 namespace {
@@ -113,9 +110,17 @@ struct ConnThread {
   uint64_t acked = 0;               // worker only: TCP_INFO bytes_acked when last swept
 };
 
-class BlockingEngine final : public Engine {
+// The worker thread's own counts, folded into the worker's slot each iteration. A base, so it
+// exists before the lifecycle's counted Sys is made from it.
+struct PrivateCounts {
+  StatsSlot _mine;
+};
+
+class BlockingEngine final : private PrivateCounts, public Lifecycle<BlockingEngine> {
+  friend Lifecycle<BlockingEngine>;
+
  public:
-  explicit BlockingEngine(WorkerEnv& env) : _env(env), _sys(_mine), _lim(env.config.limits) {}
+  explicit BlockingEngine(WorkerEnv& env) : Lifecycle(env, _mine) {}
   ~BlockingEngine() override;
   int prepare(std::string& what) override;
   void run() override;
@@ -124,26 +129,31 @@ class BlockingEngine final : public Engine {
   static void* thread_main(void* arg);
   void serve_connection(ConnThread& t);
 
-  void on_wake();
-  void on_timer();
-  void on_listener(size_t i);
   void spawn(int fd, const sockaddr_storage& peer);
   void reap();
   void kill(ConnThread& t, Killed why);
   bool still_progressing(ConnThread& t);
-  void begin_graceful();
   void stop_all_now();
-  void set_listening(bool on);
   void* take_stack();
   void give_stack(void* stack);
 
-  WorkerEnv& _env;
-  StatsSlot _mine;  // the worker thread's own counts, folded into _env.stats each iteration
-  Sys _sys;
-  const Limits& _lim;
-  Fd _timer;
+  // ---- the lifecycle's hooks (lifecycle.h): the table is _threads ----
+  uint32_t m_open_count() { return static_cast<uint32_t>(_threads.size()); }
+  void m_accepted(int fd, const sockaddr_storage& peer) { spawn(fd, peer); }
+  void m_listen(size_t i, bool on) { _pfds[3 + i].events = on ? POLLIN : 0; }
+  void m_close_listener(size_t i) {
+    _pfds[3 + i].fd = -1;
+    _sys.close(_env.listeners[i].release());
+  }
+  void m_tick_faster() { _timer.faster(_sys); }
+  void close_all() {
+    for (ConnThread* t : _threads) kill(*t, kKilledStop);
+  }
+  void sweep();
+  void drain();
+
+  TickTimer _timer;
   Fd _ended;  // eventfd: a thread ended while stopping
-  ReserveFd _reserve;
   pthread_attr_t _attr;
   bool _attr_ready = false;
   std::vector<pollfd> _pfds;  // [wake, timer, ended, listeners...]
@@ -157,10 +167,6 @@ class BlockingEngine final : public Engine {
   std::atomic<uint64_t> _readers[2] = {{0}, {0}};
   uint64_t _passed = 0;
   void advance_quiescence();
-  bool _listening = true;
-  int _stop = kRunning;
-  uint64_t _now_ms = 0;
-  uint64_t _drain_deadline_ms = 0;
 };
 
 BlockingEngine::~BlockingEngine() {
@@ -171,19 +177,13 @@ BlockingEngine::~BlockingEngine() {
 }
 
 int BlockingEngine::prepare(std::string& what) {
-  _sys.fail_waits_from_env();
-  _timer.reset(timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC));
-  itimerspec every_second{{1, 0}, {1, 0}};
-  if (!_timer.valid() || timerfd_settime(_timer.get(), 0, &every_second, nullptr)) {
-    what = "timerfd";
-    return errno;
-  }
+  prepare_lifecycle();
+  if (int err = _timer.open(what)) return err;
   _ended.reset(eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC));
   if (!_ended.valid()) {
     what = "eventfd";
     return errno;
   }
-  _reserve.open();
   if (int err = pthread_attr_init(&_attr)) {
     what = "pthread_attr_init";
     return err;
@@ -191,7 +191,7 @@ int BlockingEngine::prepare(std::string& what) {
   _attr_ready = true;
   pthread_attr_setinheritsched(&_attr, PTHREAD_INHERIT_SCHED);  // the default, said out loud
   _pfds.push_back({_env.wake_fd, POLLIN, 0});
-  _pfds.push_back({_timer.get(), POLLIN, 0});
+  _pfds.push_back({_timer.fd(), POLLIN, 0});
   _pfds.push_back({_ended.get(), POLLIN, 0});
   for (const Fd& l : _env.listeners) _pfds.push_back({l.get(), POLLIN, 0});
   return 0;
@@ -202,10 +202,7 @@ void BlockingEngine::run() {
   for (;;) {
     int n = _sys.poll(_pfds.data(), static_cast<nfds_t>(_pfds.size()), -1);
     bump(s.loops);
-    if (n < 0 && errno != EINTR) {
-      // Cannot happen with valid arguments; retrying would spin a real-time thread. Stop, the
-      // errno published for the launcher, which names it and exits non-zero.
-      store_relaxed(_env.stats.wait_errno, static_cast<uint64_t>(errno));
+    if (n < 0 && wait_failed(errno)) {
       stop_all_now();
       fold(_env.stats, _mine);
       return;
@@ -215,23 +212,26 @@ void BlockingEngine::run() {
     reap();
     advance_quiescence();
     if (n > 0) {
-      if (_pfds[0].revents) on_wake();
+      if (_pfds[0].revents) on_stop_message();
       if (_stop == kImmediate) {
         stop_all_now();
         fold(_env.stats, _mine);
         return;
       }
-      if (_pfds[1].revents) on_timer();
+      if (_pfds[1].revents) {
+        _timer.consume(_sys);
+        tick();
+      }
       if (_pfds[2].revents) {
         uint64_t v;
         _sys.read(_ended.get(), &v, sizeof(v));
         reap();
       }
       for (size_t i = 3; i < _pfds.size(); i++)
-        if (_pfds[i].revents) on_listener(i - 3);
+        if (_pfds[i].revents) accept_all(i - 3, 0);  // blocking sockets: the threads wait
     }
     fold(_env.stats, _mine);
-    if (_stop == kGraceful && _threads.empty()) return;
+    if (finished()) return;
   }
 }
 
@@ -244,24 +244,9 @@ void BlockingEngine::advance_quiescence() {
   }
 }
 
-void BlockingEngine::on_wake() {
-  uint64_t v;
-  _sys.read(_env.wake_fd, &v, sizeof(v));
-  int mode = _env.stop_mode.load();
-  if (mode == _stop) return;
-  if (mode == kGraceful) begin_graceful();
-  _stop = mode;
-}
-
-void BlockingEngine::on_timer() {
-  uint64_t expirations;
-  _sys.read(_timer.get(), &expirations, sizeof(expirations));
-  store_relaxed(_env.stats.cpu, static_cast<uint64_t>(sched_getcpu()));  // the worker's own
-  if (_stop != kRunning && _now_ms >= _drain_deadline_ms) {
-    for (ConnThread* t : _threads) kill(*t, kKilledStop);
-    return;
-  }
-  if (!_listening && _stop == kRunning) set_listening(true);
+// The lifecycle's sweep over the threads: a writing thread past its deadline is left alone
+// while the client keeps taking bytes; the others are shut down (the thread counts the timeout).
+void BlockingEngine::sweep() {
   for (ConnThread* t : _threads) {
     if (t->killed.load(std::memory_order_relaxed) != kAlive) continue;
     if (t->deadline_ms.load(std::memory_order_relaxed) > _now_ms) continue;
@@ -293,22 +278,8 @@ void BlockingEngine::kill(ConnThread& t, Killed why) {
   _sys.shutdown(t.fd, SHUT_RDWR);  // the blocked read returns 0, a blocked write EPIPE
 }
 
-void BlockingEngine::set_listening(bool on) {
-  _listening = on;
-  for (size_t i = 0; i < _env.listeners.size(); i++)
-    if (_env.listeners[i].valid()) _pfds[3 + i].events = on ? POLLIN : 0;
-}
-
-void BlockingEngine::begin_graceful() {
-  for (size_t i = 0; i < _env.listeners.size(); i++) {
-    Fd& l = _env.listeners[i];
-    if (!l.valid()) continue;
-    _pfds[3 + i].fd = -1;
-    _sys.close(l.release());
-  }
-  _drain_deadline_ms = _now_ms + _lim.drain_timeout_ms;
-  itimerspec fast{{0, 100 * 1000 * 1000}, {0, 100 * 1000 * 1000}};
-  _sys.timerfd_settime(_timer.get(), &fast);
+// Graceful stop, after the listeners are closed and the tick made faster.
+void BlockingEngine::drain() {
   // Pairs with the thread's phase store then _stopping load (both seq_cst): either the thread
   // sees _stopping before it writes (and closes instead), or this sees it writing (and lets it
   // finish). A thread that is not writing has no response in flight: it is shut down now.
@@ -371,42 +342,6 @@ void BlockingEngine::give_stack(void* stack) {
   _sys.munmap(stack, kGuard + kThreadStack);
 }
 
-void BlockingEngine::on_listener(size_t li) {
-  if (li >= _env.listeners.size() || !_env.listeners[li].valid()) return;
-  int lfd = _env.listeners[li].get();
-  StatsSlot& s = _mine;
-  const bool want_peer = !_env.config.allow.empty() || _env.log;
-  for (;;) {  // until EAGAIN (the listener is non-blocking): the backlog must not fill
-    sockaddr_storage peer;
-    peer.ss_family = AF_UNSPEC;
-    socklen_t peer_len = sizeof(peer);
-    // Blocking sockets: no SOCK_NONBLOCK, the thread's reads and writes wait.
-    int fd = _sys.accept4(lfd, want_peer ? reinterpret_cast<sockaddr*>(&peer) : nullptr,
-                          want_peer ? &peer_len : nullptr, SOCK_CLOEXEC);
-    if (fd < 0) {
-      int err = errno;
-      if (err == EAGAIN || err == EWOULDBLOCK) return;
-      if (err == EINTR || err == ECONNABORTED || err == EPROTO) continue;
-      bump(s.accept_errors);
-      if ((err == EMFILE || err == ENFILE) && _reserve.trick(_sys, lfd) >= 0) {
-        bump(s.rejected);
-        continue;
-      }
-      set_listening(false);  // until the next tick
-      return;
-    }
-    Admit a = admit(_env.config, static_cast<uint32_t>(_threads.size()), peer);
-    if (a != Admit::ok) {
-      bump(a == Admit::denied ? s.denied : s.rejected);
-      _sys.close(fd);
-      continue;
-    }
-    if (_env.config.locality)
-      count_locality(_sys, s, static_cast<int>(_env.stats.cpu.load(std::memory_order_relaxed)), fd);
-    spawn(fd, peer);
-  }
-}
-
 void BlockingEngine::spawn(int fd, const sockaddr_storage& peer) {
   auto* t = new ConnThread();
   t->engine = this;
@@ -428,8 +363,7 @@ void BlockingEngine::spawn(int fd, const sockaddr_storage& peer) {
     return;
   }
   _sys.counted_other(kGlibcThreadCalls);
-  bump(_mine.conns_accepted);
-  bump(_mine.conns_open);
+  count_accepted();
 }
 
 void* BlockingEngine::thread_main(void* arg) {
@@ -492,11 +426,7 @@ void BlockingEngine::serve_connection(ConnThread& t) {
     if (r == Served::finish) {
       if (!c.linger_after_write || _stopping.load(std::memory_order_relaxed)) break;
       sys.shutdown(fd, SHUT_WR);
-      c.state = ConnState::lingering;
-      c.deadline_ms = now + _lim.linger_timeout_ms;
-      std::free(c.in);
-      c.in = nullptr;
-      c.in_len = c.in_cap = 0;
+      start_linger(c, now, _lim);
     }
   }
   {

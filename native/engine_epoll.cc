@@ -65,7 +65,7 @@ int EpollEngine::prepare(std::string& what) {
     ev.data.u64 = tag;
     return epoll_ctl(_ep.get(), EPOLL_CTL_ADD, fd, &ev);
   };
-  if (add(_env.wake_fd, kTagWake) || add(_timer.get(), kTagTimer)) {
+  if (add(_env.wake_fd, kTagWake) || add(_timer.fd(), kTagTimer)) {
     what = "epoll_ctl";
     return errno;
   }

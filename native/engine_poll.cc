@@ -62,7 +62,7 @@ class PollEngine final : public ReadinessEngine<PollEngine> {
 int PollEngine::prepare(std::string& what) {
   if (int err = prepare_common(what)) return err;
   _pfds.push_back({_env.wake_fd, POLLIN, 0});
-  _pfds.push_back({_timer.get(), POLLIN, 0});
+  _pfds.push_back({_timer.fd(), POLLIN, 0});
   for (const Fd& l : _env.listeners) _pfds.push_back({l.get(), POLLIN, 0});
   _fixed = _pfds.size();
   return 0;

@@ -71,7 +71,7 @@ class SelectEngine final : public ReadinessEngine<SelectEngine> {
 
 int SelectEngine::prepare(std::string& what) {
   if (int err = prepare_common(what)) return err;
-  std::vector<int> own{_env.wake_fd, _timer.get()};
+  std::vector<int> own{_env.wake_fd, _timer.fd()};
   for (const Fd& l : _env.listeners) own.push_back(l.get());
   for (int fd : own) {
     if (fd >= FD_SETSIZE) {
@@ -89,7 +89,7 @@ int SelectEngine::prepare(std::string& what) {
 void SelectEngine::run() {
   StatsSlot& s = _env.stats;
   const int wake = _env.wake_fd;
-  const int timer = _timer.get();
+  const int timer = _timer.fd();
   for (;;) {
     before_wait();
     _rd_ready = _rd;
