@@ -45,7 +45,7 @@
       },
       "conditions": [
         ["vw_liburing==1", {
-          "sources": ["native/engine_uring.cc"],
+          "sources": ["native/engine_uring.cc", "native/uring_ring.cc"],
           "defines": ["VW_HAVE_LIBURING"],
           "libraries": ["-luring"]
         }]
