@@ -22,10 +22,10 @@ class EpollEngine final : public ReadinessEngine<EpollEngine> {
  public:
   explicit EpollEngine(WorkerEnv& env) : ReadinessEngine(env) {}
   int prepare(std::string& what) override;
-  void run() override;
 
   // ---- backend hooks (readiness.h) ----
-  bool b_admit_fd(int) { return true; }
+  int b_wait() { return _sys.epoll_wait(_ep.get(), _events, kMaxEvents, -1); }
+  bool b_dispatch(int n);
   bool b_add(int fd, Conn& c, Interest in) { return ctl(EPOLL_CTL_ADD, fd, c, events(in)); }
   bool b_watch(int fd, Conn& c, Interest in) { return ctl(EPOLL_CTL_MOD, fd, c, events(in)); }
   void b_forget(int) {}           // closing removes the fd from the epoll set
@@ -78,38 +78,26 @@ int EpollEngine::prepare(std::string& what) {
   return 0;
 }
 
-void EpollEngine::run() {
-  StatsSlot& s = _env.stats;
-  for (;;) {
-    before_wait();
-    int n = _sys.epoll_wait(_ep.get(), _events, kMaxEvents, -1);
-    bump(s.loops);
-    if (n < 0) {
-      if (wait_failed(errno)) return;  // EINTR: signals are blocked, but a debugger can cause it
+bool EpollEngine::b_dispatch(int n) {
+  for (int i = 0; i < n; i++) {
+    uint64_t tag = _events[i].data.u64;
+    if (tag & kSpecial) {
+      if (tag == kTagWake) on_wake();
+      else if (tag == kTagTimer) on_timer();
+      else on_listener(static_cast<size_t>(tag - kTagListener));
+      if (_stop == kImmediate) return false;
       continue;
     }
-    bump(s.events, static_cast<uint64_t>(n));
-    begin_iteration();
-    for (int i = 0; i < n; i++) {
-      uint64_t tag = _events[i].data.u64;
-      if (tag & kSpecial) {
-        if (tag == kTagWake) on_wake();
-        else if (tag == kTagTimer) on_timer();
-        else on_listener(static_cast<size_t>(tag - kTagListener));
-        if (_stop == kImmediate) return;
-        continue;
-      }
-      int fd = static_cast<int>(tag & 0xffffffff);
-      Conn& c = _conns[static_cast<size_t>(fd)];
-      // Hazard: an earlier event of this batch may have closed fd, and an accept may have
-      // reused it. The generation tells the old connection's event from the new one's.
-      if (c.state == ConnState::free || c.gen != static_cast<uint32_t>(tag >> 32)) continue;
-      uint32_t ev = _events[i].events;
-      on_conn(fd, c, ((ev & EPOLLIN) ? kReadable : 0u) | ((ev & EPOLLOUT) ? kWritable : 0u) |
-                         ((ev & (EPOLLERR | EPOLLHUP)) ? kHangup : 0u));
-    }
-    if (finished()) return;
+    int fd = static_cast<int>(tag & 0xffffffff);
+    Conn& c = _conns[static_cast<size_t>(fd)];
+    // Hazard: an earlier event of this batch may have closed fd, and an accept may have
+    // reused it. The generation tells the old connection's event from the new one's.
+    if (c.state == ConnState::free || c.gen != static_cast<uint32_t>(tag >> 32)) continue;
+    uint32_t ev = _events[i].events;
+    on_conn(fd, c, ((ev & EPOLLIN) ? kReadable : 0u) | ((ev & EPOLLOUT) ? kWritable : 0u) |
+                       ((ev & (EPOLLERR | EPOLLHUP)) ? kHangup : 0u));
   }
+  return true;
 }
 
 }  // namespace

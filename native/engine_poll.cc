@@ -18,10 +18,10 @@ class PollEngine final : public ReadinessEngine<PollEngine> {
  public:
   explicit PollEngine(WorkerEnv& env) : ReadinessEngine(env) {}
   int prepare(std::string& what) override;
-  void run() override;
 
   // ---- backend hooks (readiness.h) ----
-  bool b_admit_fd(int) { return true; }
+  int b_wait() { return _sys.poll(_pfds.data(), static_cast<nfds_t>(_pfds.size()), -1); }
+  bool b_dispatch(int n);
   bool b_add(int fd, Conn&, Interest in) {
     if (static_cast<size_t>(fd) >= _index.size()) _index.resize(static_cast<size_t>(fd) * 2 + 64, -1);
     _index[static_cast<size_t>(fd)] = static_cast<int32_t>(_pfds.size());
@@ -88,35 +88,23 @@ void PollEngine::dispatch(size_t i) {
   }
 }
 
-void PollEngine::run() {
-  StatsSlot& s = _env.stats;
-  for (;;) {
-    before_wait();
-    int n = _sys.poll(_pfds.data(), static_cast<nfds_t>(_pfds.size()), -1);
-    bump(s.loops);
-    if (n < 0) {
-      if (wait_failed(errno)) return;  // EINTR: signals are blocked, but a debugger can cause it
-      continue;
-    }
-    bump(s.events, static_cast<uint64_t>(n));
-    begin_iteration();
-    // Connections first, downwards: closing one (even from the tick's sweep) moves only the
-    // last entry, which this scan has already passed. Entries appended by accepts in this pass
-    // carry revents 0. `left` stops the scan once every reported entry has been seen.
-    int left = n;
-    for (size_t i = _pfds.size(); i-- > _fixed && left > 0;) {
-      if (i >= _pfds.size() || _pfds[i].revents == 0) continue;
-      left--;
-      dispatch(i);
-    }
-    for (size_t i = 0; i < _fixed && left > 0; i++) {
-      if (_pfds[i].revents == 0) continue;
-      left--;
-      dispatch(i);
-      if (_stop == kImmediate) return;
-    }
-    if (finished()) return;
+bool PollEngine::b_dispatch(int n) {
+  // Connections first, downwards: closing one (even from the tick's sweep) moves only the
+  // last entry, which this scan has already passed. Entries appended by accepts in this pass
+  // carry revents 0. `left` stops the scan once every reported entry has been seen.
+  int left = n;
+  for (size_t i = _pfds.size(); i-- > _fixed && left > 0;) {
+    if (i >= _pfds.size() || _pfds[i].revents == 0) continue;
+    left--;
+    dispatch(i);
   }
+  for (size_t i = 0; i < _fixed && left > 0; i++) {
+    if (_pfds[i].revents == 0) continue;
+    left--;
+    dispatch(i);
+    if (_stop == kImmediate) return false;
+  }
+  return true;
 }
 
 }  // namespace

@@ -21,9 +21,14 @@ class SelectEngine final : public ReadinessEngine<SelectEngine> {
     FD_ZERO(&_wr_ready);
   }
   int prepare(std::string& what) override;
-  void run() override;
 
   // ---- backend hooks (readiness.h) ----
+  int b_wait() {
+    _rd_ready = _rd;
+    _wr_ready = _wr;
+    return _sys.select(_maxfd + 1, &_rd_ready, &_wr_ready, nullptr, nullptr);
+  }
+  bool b_dispatch(int n);
   bool b_admit_fd(int fd) { return fd < FD_SETSIZE; }  // FD_SET beyond it writes out of bounds
   bool b_add(int fd, Conn& c, Interest in) {
     if (fd > _maxfd) _maxfd = fd;
@@ -86,43 +91,29 @@ int SelectEngine::prepare(std::string& what) {
   return 0;
 }
 
-void SelectEngine::run() {
-  StatsSlot& s = _env.stats;
+bool SelectEngine::b_dispatch(int n) {
   const int wake = _env.wake_fd;
   const int timer = _timer.fd();
-  for (;;) {
-    before_wait();
-    _rd_ready = _rd;
-    _wr_ready = _wr;
-    int n = _sys.select(_maxfd + 1, &_rd_ready, &_wr_ready, nullptr, nullptr);
-    bump(s.loops);
-    if (n < 0) {
-      if (wait_failed(errno)) return;  // EINTR: signals are blocked, but a debugger can cause it
-      continue;
+  // Every fd up to the highest is tested. `left` (ready bits not yet seen) ends the scan early.
+  int left = n;
+  for (int fd = 0; fd <= _maxfd && left > 0; fd++) {
+    uint32_t ready = (FD_ISSET(fd, &_rd_ready) ? kReadable : 0u) |
+                     (FD_ISSET(fd, &_wr_ready) ? kWritable : 0u);
+    if (!ready) continue;
+    left -= (ready & kReadable ? 1 : 0) + (ready & kWritable ? 1 : 0);
+    if (fd == wake) {
+      on_wake();
+      if (_stop == kImmediate) return false;
+    } else if (fd == timer) {
+      on_timer();
+    } else if (_listener_of[static_cast<size_t>(fd)] >= 0) {
+      on_listener(static_cast<size_t>(_listener_of[static_cast<size_t>(fd)]));
+    } else {
+      // select reports an error as readable (and writable): on_conn reads or writes to see it.
+      on_conn(fd, _conns[static_cast<size_t>(fd)], ready);
     }
-    bump(s.events, static_cast<uint64_t>(n));
-    begin_iteration();
-    // Every fd up to the highest is tested. `left` (ready bits not yet seen) ends the scan early.
-    int left = n;
-    for (int fd = 0; fd <= _maxfd && left > 0; fd++) {
-      uint32_t ready = (FD_ISSET(fd, &_rd_ready) ? kReadable : 0u) |
-                       (FD_ISSET(fd, &_wr_ready) ? kWritable : 0u);
-      if (!ready) continue;
-      left -= (ready & kReadable ? 1 : 0) + (ready & kWritable ? 1 : 0);
-      if (fd == wake) {
-        on_wake();
-        if (_stop == kImmediate) return;
-      } else if (fd == timer) {
-        on_timer();
-      } else if (_listener_of[static_cast<size_t>(fd)] >= 0) {
-        on_listener(static_cast<size_t>(_listener_of[static_cast<size_t>(fd)]));
-      } else {
-        // select reports an error as readable (and writable): on_conn reads or writes to see it.
-        on_conn(fd, _conns[static_cast<size_t>(fd)], ready);
-      }
-    }
-    if (finished()) return;
   }
+  return true;
 }
 
 }  // namespace

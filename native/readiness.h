@@ -8,7 +8,11 @@
 // to direct calls.
 //
 // A Backend derives from ReadinessEngine<Backend> and provides:
+//   int b_wait()                                    one wait: ready entries, or -1 and errno
+//   bool b_dispatch(int n)                          handle them (on_wake, on_timer, on_listener,
+//                                                   on_conn); false: an immediate stop, return
 //   bool b_admit_fd(int fd)                         may this fd number be watched at all?
+//                                                   (optional: every fd may)
 //   bool b_add(int fd, Conn& c, Interest in)        start watching a connection not yet watched
 //   bool b_watch(int fd, Conn& c, Interest in)      switch a watched connection's interest
 //   void b_forget(int fd)                           a watched connection is about to be closed
@@ -16,9 +20,7 @@
 // connection answered and closed straight after accept never enters the interest set.
 //   void b_listener(size_t i, bool on)              pause or resume listener i
 //   void b_listener_closed(size_t i)                listener i is about to be closed
-// and its run() loop, which calls before_wait() before and begin_iteration() after each wait,
-// then on_wake(), on_timer(), on_listener(i) or on_conn(fd, c, ready) per readiness, and stops
-// when finished() says so.
+// and its prepare(), which calls prepare_common() first. The loop, run(), is written here once.
 #pragma once
 #include <cerrno>
 #include <memory>
@@ -45,6 +47,23 @@ class ReadinessEngine : public Lifecycle<Backend> {
   explicit ReadinessEngine(WorkerEnv& env)
       : Base(env, env.stats), _coalesce(env.config.coalesce) {}
   ~ReadinessEngine() override { this->close_all_at_teardown(); }
+
+  void run() override {
+    for (;;) {
+      before_wait();
+      int n = self().b_wait();
+      bump(_env.stats.loops);
+      if (n < 0) {
+        if (wait_failed(errno)) return;  // EINTR: signals are blocked, but a debugger can cause it
+        continue;
+      }
+      bump(_env.stats.events, static_cast<uint64_t>(n));
+      begin_iteration();
+      if (!self().b_dispatch(n) || finished()) return;
+    }
+  }
+
+  bool b_admit_fd(int) { return true; }
 
  protected:
   using Base::_conns;
