@@ -78,7 +78,7 @@ export function enginesChart(r: EnginesChartInput): TopLevelSpec {
       text: `vw's engines: worker CPU per request against idle connections (${active} active)`,
       subtitle: [
         `client: wrk -t1 (${active} keep-alive connections) and an idle-connection holder on CPU ${m.clientCpus}, server on CPU ${m.serverCpus}`,
-        `${m.rounds} rounds × ${m.durationSec} s (+${m.warmupSec} s warm-up), engines interleaved; points: median, whiskers: min–max; ${m.date.slice(0, 10)}`,
+        `${m.rounds} round${m.rounds === 1 ? "" : "s"} × ${m.durationSec} s (+${m.warmupSec} s warm-up), engines interleaved; points: median, whiskers: min–max; ${m.date.slice(0, 10)}`,
       ],
       anchor: "start",
       fontSize: 15,
@@ -95,7 +95,7 @@ export function enginesChart(r: EnginesChartInput): TopLevelSpec {
     encoding: { x, color },
     layer: [
       { mark: { type: "line", strokeWidth: 2 }, encoding: { y } },
-      { mark: { type: "point", filled: true, size: 50 }, encoding: { y, tooltip: [{ field: "engine" }, { field: "idle" }, { field: "median", format: ".3~r" }] } },
+      { mark: { type: "point", filled: true, size: 50 }, encoding: { y } },
       { mark: { type: "rule", strokeWidth: 1 }, encoding: { y: { field: "min", type: "quantitative" }, y2: { field: "max" } } },
     ],
   };

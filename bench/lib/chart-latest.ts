@@ -25,7 +25,6 @@ interface Row {
   median: number;
   min: number;
   max: number;
-  rounds: number;
 }
 
 interface PanelDef {
@@ -42,7 +41,7 @@ interface PanelDef {
 function rows(cells: readonly Cell[], metric: PanelDef["metric"]): Row[] {
   return cells.flatMap((c) => {
     const s: Spread | null = c.metrics[metric];
-    return s === null ? [] : [{ server: c.server, median: s.median, min: s.min, max: s.max, rounds: s.n }];
+    return s === null ? [] : [{ server: c.server, median: s.median, min: s.min, max: s.max }];
   });
 }
 
@@ -77,12 +76,6 @@ function panel(def: PanelDef, data: Row[], servers: readonly string[]): Panel {
             condition: { test: `datum.server === '${SUBJECT}'`, value: SUBJECT_COLOR },
             value: PEER_COLOR,
           },
-          tooltip: [
-            { field: "server" },
-            { field: "median", format: def.format },
-            { field: "min", format: def.format },
-            { field: "max", format: def.format },
-          ],
         },
       },
       {
@@ -148,7 +141,7 @@ export function latestChart(r: LatestChartInput): TopLevelSpec {
     text: `vw and its peers, ${scenarioTitle} (${CHART_SCENARIO})`,
     subtitle: [
       `client: ${client} -t1 on CPU ${m.clientCpus.join(",")}, server on CPU ${m.serverCpus.join(",")}; ` +
-        `${m.rounds} rounds × ${m.durationSec} s (+${m.warmupSec} s warm-up), servers interleaved, each started fresh`,
+        `${m.rounds} round${m.rounds === 1 ? "" : "s"} × ${m.durationSec} s (+${m.warmupSec} s warm-up), servers interleaved, each started fresh`,
       `bars: median over rounds, whiskers: min–max; ${date}, ${m.kernel}; compare within one run only`,
     ],
     anchor: "start",
