@@ -1,5 +1,6 @@
 // clock.h: the worker's clocks, read through the vDSO so reading them costs no system call:
-// coarse milliseconds for deadlines, precise microseconds for --coalesce. Any thread.
+// coarse milliseconds for deadlines, microseconds for --coalesce, nanoseconds for the latency
+// histogram. Any thread.
 #pragma once
 #include <time.h>
 
@@ -19,6 +20,13 @@ inline uint64_t mono_us() {
   timespec ts;
   clock_gettime(CLOCK_MONOTONIC, &ts);
   return static_cast<uint64_t>(ts.tv_sec) * 1000000 + static_cast<uint64_t>(ts.tv_nsec) / 1000;
+}
+
+// Monotonic nanoseconds.
+inline uint64_t mono_ns() {
+  timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return static_cast<uint64_t>(ts.tv_sec) * 1000000000 + static_cast<uint64_t>(ts.tv_nsec);
 }
 
 }  // namespace vw
