@@ -370,8 +370,7 @@ Run serve(const uint8_t* data, size_t size, const Limits& lim, bool keepalive, S
           const DateCache& date, OutBatch& out) {
   StatsSlot stats;
   ServeCtx ctx{&table(), &date, &lim, keepalive, &stats};
-  Conn conn;
-  conn.state = ConnState::open;
+  SessionState conn;  // all the session sees of a connection
   Run run;
   std::string tail;  // what the engine keeps in conn.in
   size_t off = 0;
@@ -405,7 +404,7 @@ Run serve(const uint8_t* data, size_t size, const Limits& lim, bool keepalive, S
       CHECK(conn.scan_from <= tail.size(), long(conn.scan_from), long(tail.size()));
     }
   }
-  conn.release_buffers();  // a chunked body still being read owns its kept head
+  conn.reset();  // a chunked body still being read owns its kept head
   uint64_t counted = stats.resp_2xx.load() + stats.resp_3xx.load() + stats.resp_4xx.load() +
                      stats.resp_5xx.load();
   CHECK(stats.requests.load() == run.responses.size(), long(stats.requests.load()), long(run.responses.size()));
