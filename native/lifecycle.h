@@ -15,8 +15,11 @@
 //   void m_owed(int fd, Conn& c)         serve() left output owed (pending)
 //   bool m_owes_output(int fd, Conn& c)  a response is still going out
 //   bool m_shut_write(int fd, Conn& c)   shut writing before lingering; false: close instead
-// It may hide, to do otherwise: m_fd_fits, m_open_count, m_refuse, m_accepted, m_table_grew,
-// m_peer_gone, m_lingering, m_finishes_itself, close_all, sweep, drain.
+// and, when it accepts with accept_all (a readiness-style listener):
+//   void m_accepted(int fd, const sockaddr_storage& peer)   an admitted connection: serve it
+// It may hide, to do otherwise: m_fd_fits, m_open_count, m_refuse, m_table_grew, m_peer_gone,
+// m_lingering, m_finishes_itself, close_all, sweep, drain (the blocking engine's table is its
+// threads: it hides the last three).
 // Everything here runs on the worker thread.
 #pragma once
 #include <sched.h>
