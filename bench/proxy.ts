@@ -16,6 +16,7 @@ import { log, parseFlags, pinSelf, pinnableVw, runEntry, startPinned, writeResul
 import * as perf from "./lib/perf";
 import * as proc from "./lib/proc";
 import { cpuBusy } from "./lib/procstat";
+import { createTopology, netnsProblem, type Topology } from "./lib/netns";
 import { backendCommand, PROXIES, proxyCommand, type ProxySpec } from "./lib/proxies";
 import { markdown, summarise, svg, TARGET, targetLine } from "./lib/proxy-report";
 import { measureProxy, type Run } from "./lib/proxy-run";
@@ -31,6 +32,8 @@ const USAGE = `usage: npm run bench:proxy -- [flags]
   --pool N          upstream connections: vw --proxy-conns N, nginx keepalive N (default: --connections)
   --path P          what the client asks for, a built-in of the backend (default /1b)
   --vw-args "A B"   extra flags for the vw proxies (e.g. "--policy other")
+  --netns           the three-host topology: client, proxy and backend in three network
+                    namespaces joined by veth pairs (root only; removed at the end)
   --no-perf         skip the perf window: syscalls/req becomes n/a
   --quick           1 round, 2 s measured, 1 s warm-up: checks that everything works
   --out DIR         where bench-proxy.md, proxy.json and proxy.svg go (default bench/results)`;
@@ -46,7 +49,7 @@ async function main(ctx: { tmpDir: string }): Promise<number> {
   const f = parseFlags(
     {
       "--rounds": "number", "--duration": "number", "--warmup": "count", "--proxies": "string", "--connections": "number",
-      "--pool": "number", "--path": "string", "--vw-args": "string", "--no-perf": "switch", "--quick": "switch", "--out": "string",
+      "--pool": "number", "--path": "string", "--vw-args": "string", "--netns": "switch", "--no-perf": "switch", "--quick": "switch", "--out": "string",
     },
     USAGE,
   );
@@ -85,6 +88,14 @@ async function main(ctx: { tmpDir: string }): Promise<number> {
     log("/proc/PID/task/TID/schedstat missing (kernel without CONFIG_SCHED_INFO): cannot measure the proxy's CPU time");
     return 1;
   }
+  const netns = f.has("--netns");
+  if (netns) {
+    const why = netnsProblem() ?? (which("ss") === null ? "ss (iproute2) not found" : null);
+    if (why !== null) {
+      log(`--netns: ${why}`);
+      return 1;
+    }
+  }
   const notes: string[] = [];
   const skipped: string[] = [];
   const warnings: string[] = [];
@@ -119,10 +130,21 @@ async function main(ctx: { tmpDir: string }): Promise<number> {
   if (process.getuid?.() !== 0) notes.push("not root: the vw proxy's SCHED_FIFO is refused and its worker runs under SCHED_OTHER (it says so at start)");
 
   await pinSelf(shared);
-  const backendPort = await proc.freePort();
-  const backendAddr = `127.0.0.1:${backendPort}`;
+  let topo: Topology | null = null;
+  if (netns) {
+    topo = createTopology();
+    const t = topo;
+    process.on("exit", () => t.destroy()); // Ctrl-C too: runEntry exits after stopping the children
+    notes.push(
+      `three network namespaces (${t.ns.client}: the client, ${t.ns.proxy}: the proxy, ${t.ns.backend}: the backend) joined by two veth pairs, 10.214.1.0/24 and 10.214.2.0/24; ` +
+        "in the proxy's namespace net.ipv4.tcp_tw_reuse=1 (loopback has it by default), so --proxy-fresh does not run out of ports; removed at the end",
+    );
+  }
+  const backendPort = topo === null ? await proc.freePort() : 8080;
+  const backendAddr = `${topo?.backendAddr ?? "127.0.0.1"}:${backendPort}`;
   const be = backendCommand(cli, backendAddr, shared[0]!);
-  const wrkLine = `taskset -c ${shared.join(",")} wrk -t1 -c${connections} -d${durationSec}s --latency http://127.0.0.1:PORT${urlPath}`;
+  const proxyHost = topo?.proxyAddr ?? "127.0.0.1";
+  const wrkLine = `${topo === null ? "" : `ip netns exec ${topo.ns.client} `}taskset -c ${shared.join(",")} wrk -t1 -c${connections} -d${durationSec}s --latency http://${proxyHost}:PORT${urlPath}`;
   const perRun = 0.3 + 1 + warmupSec + (perfOk ? 1.6 : 0) + durationSec + 1;
   const est = rounds * specs.length * perRun;
   log(
@@ -141,19 +163,28 @@ async function main(ctx: { tmpDir: string }): Promise<number> {
         : `CPUs ${cpus.join(",")} idle at start (${(busyStart * 100).toFixed(1)} % busy over 1 s)`;
   log(idleLine);
 
-  const backend = await startPinned(be.cmd, be.args, shared.slice(0, 1), backendPort);
   const runs: Run[] = [];
+  let backend: proc.Child | null = null;
   try {
+    if (topo === null) backend = await startPinned(be.cmd, be.args, shared.slice(0, 1), backendPort);
+    else {
+      backend = proc.start("ip", ["netns", "exec", topo.ns.backend, "taskset", "-c", String(shared[0]), be.cmd, ...be.args]);
+      await topo.waitListening("backend", backendPort, backend);
+    }
     const total = rounds * specs.length;
     for (let round = 1; round <= rounds; round++) {
       const k = (round - 1) % specs.length; // round 1 A B C D, round 2 B C D A, …
       const order = [...specs.slice(k), ...specs.slice(0, k)];
       for (const [i, spec] of order.entries()) {
         if (backend.hasExited()) throw new Error(`the backend exited: ${backend.output().trim().slice(-300)}`);
-        const port = await proc.freePort();
-        const { cmd, args } = proxyCommand(spec, { cli, listen: `127.0.0.1:${port}`, backend: backendAddr, cpu: proxyCpu, pool, vwArgs, tmpDir: ctx.tmpDir });
+        const port = topo === null ? await proc.freePort() : 20000 + runs.length; // a fresh port per run in the namespace
+        const { cmd, args } = proxyCommand(spec, { cli, listen: `${proxyHost}:${port}`, backend: backendAddr, cpu: proxyCpu, pool, vwArgs, tmpDir: ctx.tmpDir });
+        const t = topo;
         const r = await measureProxy(spec.id, round, i + 1, {
-          cmd, args, proxyCpu, clientCpus: shared, allCpus: cpus, port, url: `http://127.0.0.1:${port}${urlPath}`,
+          cmd, args, proxyCpu, clientCpus: shared, allCpus: cpus, url: `http://${proxyHost}:${port}${urlPath}`,
+          proxyPrefix: t === null ? [] : t.prefix("proxy"),
+          clientPrefix: t === null ? [] : t.prefix("client"),
+          waitReady: (child) => (t === null ? proc.waitForPort(port, child, 10_000) : t.waitListening("proxy", port, child)),
           connections, warmupSec, durationSec, perf: perfOk, backendPid: backend.pid,
         });
         runs.push(r);
@@ -172,17 +203,18 @@ async function main(ctx: { tmpDir: string }): Promise<number> {
       }
     }
   } finally {
-    await proc.stop(backend);
+    if (backend !== null) await proc.stop(backend);
+    topo?.destroy();
   }
 
   const summary = summarise(runs, specs);
   const wallSec = Math.round((Date.now() - t0) / 1000);
   const date = new Date().toISOString();
   const setup = [
-    `Loopback, ${cpus.length} CPUs: the backend (\`${["vw", ...be.args.slice(1)].join(" ")}\`, pinned to CPU ${shared[0]}) and the client (\`${wrkLine}\`) on CPU ${shared.join(",")}; ` +
+    `${topo === null ? "Loopback" : "Three network namespaces joined by veth pairs (client ↔ proxy ↔ backend)"}, ${cpus.length} CPUs: the backend (\`${["vw", ...be.args.slice(1)].join(" ")}\`, pinned to CPU ${shared[0]}) and the client (\`${wrkLine}\`) on CPU ${shared.join(",")}; ` +
       `the proxy under test alone on CPU ${proxyCpu} (\`taskset -c ${proxyCpu}\`, one worker: vw \`--workers 1 --cpus ${proxyCpu}\`, nginx \`worker_processes 1\`, \`master_process off\`).`,
-    `vw: \`vw --listen 127.0.0.1:PORT --workers 1 --cpus ${proxyCpu} --proxy ${backendAddr.replace(/:\d+$/, ":BPORT")} --proxy-conns ${pool} --quiet${vwArgs.length > 0 ? ` ${vwArgs.join(" ")}` : ""}\` (and \`--proxy-fresh\`). ` +
-      `nginx: \`proxy_pass\` to an upstream with \`keepalive ${pool}\`, \`proxy_http_version 1.1\`, \`proxy_set_header Connection ""\` (and without: plain \`proxy_pass http://127.0.0.1:BPORT\`, HTTP/1.0, a connection per request); \`access_log off\`; both forward the client's Host. ` +
+    `vw: \`vw --listen ${proxyHost}:PORT --workers 1 --cpus ${proxyCpu} --proxy ${backendAddr.replace(/:\d+$/, ":BPORT")} --proxy-conns ${pool} --quiet${vwArgs.length > 0 ? ` ${vwArgs.join(" ")}` : ""}\` (and \`--proxy-fresh\`). ` +
+      `nginx: \`proxy_pass\` to an upstream with \`keepalive ${pool}\`, \`proxy_http_version 1.1\`, \`proxy_set_header Connection ""\` (and without: plain \`proxy_pass http://${backendAddr.replace(/:\d+$/, ":BPORT")}\`, HTTP/1.0, a connection per request); \`access_log off\`; both forward the client's Host. ` +
       `The pool is as large as the client's connections, so neither proxy waits for an upstream connection nor closes one it could keep.`,
     `${rounds} round(s); in each, every proxy once, started fresh: ${warmupSec} s warm-up, ${perfOk ? "a 1 s perf window, " : ""}then ${durationSec} s measured; the order rotates by one per round. ` +
       `Kernel ${os.release()}, node ${process.version}, took ${wallSec} s. Only ratios within one run mean anything.`,
@@ -194,7 +226,7 @@ async function main(ctx: { tmpDir: string }): Promise<number> {
   log(targetLine(summary.target));
   const outDir = f.has("--out") ? f.str("--out", "") : path.join(repoRoot(), "bench", "results");
   const json = writeResult(outDir, "proxy.json", rounded({
-    meta: { date, kernel: `${os.type()} ${os.release()}`, node: process.version, cpus, proxyCpu, clientCpus: shared, backendCpu: shared[0], connections, pool, path: urlPath, vwArgs, rounds, durationSec, warmupSec, quick, perf: perfOk, order: "rotated", wallSec },
+    meta: { topology: topo === null ? "loopback" : "netns", date, kernel: `${os.type()} ${os.release()}`, node: process.version, cpus, proxyCpu, clientCpus: shared, backendCpu: shared[0], connections, pool, path: urlPath, vwArgs, rounds, durationSec, warmupSec, quick, perf: perfOk, order: "rotated", wallSec },
     idleAtStart: { busyPct: busyStart === null ? null : busyStart * 100, line: idleLine },
     target: TARGET,
     notes,

@@ -18,8 +18,11 @@ export interface RunPlan {
   clientCpus: number[];
   /** every CPU, for the idle check */
   allCpus: number[];
-  /** 127.0.0.1 port to wait for (the proxy's) */
-  port: number;
+  /** what the proxy and wrk run under ([] on loopback; ["ip", "netns", "exec", NS] with --netns) */
+  proxyPrefix: string[];
+  clientPrefix: string[];
+  /** resolves once the proxy listens (rejects when it exited or took too long) */
+  waitReady: (child: proc.Child) => Promise<void>;
   url: string;
   connections: number;
   warmupSec: number;
@@ -82,11 +85,13 @@ export async function measureProxy(id: string, round: number, slot: number, p: R
   const busy = await cpuBusy(p.allCpus, 300);
   const r: Run = { round, slot, proxy: id, ok: false, error: null, busyBeforePct: busy === null ? null : busy * 100, requests: null, errors: 0, values: emptyValues(), wrk: null };
   const clientCpus = p.clientCpus.join(",");
-  const wrk = (seconds: number): Promise<WrkResult> => runWrk({ url: p.url, connections: p.connections, durationSec: seconds, clientCpus });
+  const wrk = (seconds: number): Promise<WrkResult> => runWrk({ url: p.url, connections: p.connections, durationSec: seconds, clientCpus, prefix: p.clientPrefix });
   let child: proc.Child | null = null;
   try {
-    child = proc.start("taskset", ["-c", String(p.proxyCpu), p.cmd, ...p.args]);
-    await proc.waitForPort(p.port, child, 10_000);
+    const pinned = ["taskset", "-c", String(p.proxyCpu), p.cmd, ...p.args];
+    const line = [...p.proxyPrefix, ...pinned];
+    child = proc.start(line[0]!, line.slice(1)); // ip netns exec and taskset exec: the PID is the proxy's
+    await p.waitReady(child);
     const pid = child.pid;
     if (p.warmupSec > 0) await wrk(p.warmupSec);
     if (p.perf) {
