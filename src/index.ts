@@ -7,7 +7,7 @@ import type { Config } from "./config";
 import { toNative } from "./config";
 import { allowedCpus, selectCpus } from "./cpu";
 import { StartError } from "./errors";
-import { native, type NativeBound, type NativeConfig, type NativeFailure, type NativeTable, type NativeWorker, type ServerHandle } from "./native";
+import { native, type NativeBound, type NativeAccessLog, type NativeFailure, type NativeTable, type NativeWorker, type ServerHandle } from "./native";
 import { StatsReader } from "./stats";
 
 export type { Config, Options } from "./config";
@@ -87,7 +87,7 @@ export function start(config: Config, table: NativeTable = buildTable(config.con
   }
   const cpus = selectCpus(allowedCpus(), config.cpus, config.workers);
   const log = config.accessLog;
-  let accessLog: NativeConfig["accessLog"] = null;
+  let accessLog: NativeAccessLog | null = null;
   if (log) {
     accessLog = log.path === "-" ? { fd: 1, owned: false, format: log.format } : { fd: openLogFile(log.path), owned: true, format: log.format };
   }
