@@ -114,6 +114,25 @@ struct Config {
 // in engine.h: the ones it has).
 const std::vector<std::string>& known_engine_names();
 
+// Why start() or reload() failed, as fields the launcher words (src/start-failure.ts): nothing
+// to parse. `step` names what failed:
+//   address, socket, setsockopt, bind, listen, getsockname   a listener (target: the address)
+//   thread        starting the worker's thread
+//   pin           pinning the worker to its CPU (target: the CPU)
+//   engine        the engine is not in this build (target: its name)
+//   engine_setup  the engine's kernel objects (target: the engine, detail: its own step)
+//   uring_setup   the same for io_uring, which a kernel may refuse outright
+//   table         the response table (detail: what is wrong with it)
+//   affinity      sched_getaffinity
+struct Failure {
+  int err = 0;             // errno
+  const char* step = "";   // one of the names above (a string literal)
+  int worker = -1;         // the worker that failed; -1: none (before the workers, the table)
+  std::string target;      // what the step worked on: "[::]:80", "3", "uring"
+  int port = -1;           // a listener's port, else -1
+  std::string detail;      // the rest: the socket option, the engine's step, the table's fault
+};
+
 // What each worker reports once it has started (or failed to).
 struct WorkerStatus {
   bool ready = false;
@@ -123,8 +142,7 @@ struct WorkerStatus {
   Policy policy = Policy::other;  // the policy it actually got
   int priority = 0;
   int rt_errno = 0;   // why the requested real-time policy was refused (0: granted)
-  int err = 0;        // fatal start error (errno), 0 when ready
-  std::string err_what;  // which step failed, e.g. "bind 0.0.0.0:80"
+  Failure failure;    // why it could not start (failure.err 0: ready)
 };
 
 }  // namespace vw

@@ -234,13 +234,27 @@ Napi::Array string_array(Napi::Env env, const std::vector<std::string>& names) {
   return a;
 }
 
-Napi::Object error_value(Napi::Env env, int err, const std::string& what) {
+// A failure as JS gets it: { ok: false, errno, message, step, worker, target, port, detail },
+// worker and port null when they do not apply (NativeFailure in src/native.ts).
+Napi::Object error_value(Napi::Env env, const Failure& f) {
   Napi::Object r = Napi::Object::New(env);
   r.Set("ok", false);
-  r.Set("errno", err);
-  r.Set("message", std::strerror(err));
-  r.Set("what", what);
+  r.Set("errno", f.err);
+  r.Set("message", std::strerror(f.err));
+  r.Set("step", f.step);
+  r.Set("worker", f.worker >= 0 ? Napi::Value(Napi::Number::New(env, f.worker)) : env.Null());
+  r.Set("target", f.target);
+  r.Set("port", f.port >= 0 ? Napi::Value(Napi::Number::New(env, f.port)) : env.Null());
+  r.Set("detail", f.detail);
   return r;
+}
+
+Napi::Object table_failure(Napi::Env env, const std::string& bad) {
+  Failure f;
+  f.err = EINVAL;
+  f.step = "table";
+  f.detail = bad;
+  return error_value(env, f);
 }
 
 // ---- exported functions ----
@@ -249,7 +263,12 @@ Napi::Object error_value(Napi::Env env, int err, const std::string& what) {
 Napi::Value js_allowed_cpus(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   std::vector<int> cpus;
-  if (int err = allowed_cpus(cpus)) return error_value(env, err, "sched_getaffinity");
+  if (int err = allowed_cpus(cpus)) {
+    Failure f;
+    f.err = err;
+    f.step = "affinity";
+    return error_value(env, f);
+  }
   Napi::Array a = Napi::Array::New(env, cpus.size());
   for (size_t i = 0; i < cpus.size(); i++) a.Set(static_cast<uint32_t>(i), cpus[i]);
   return a;
@@ -268,7 +287,7 @@ Napi::Value js_stats_layout(const Napi::CallbackInfo& info) {
   return r;
 }
 
-// start(config, table): { ok: true, handle, workers, listen, stats } or { ok: false, errno, ... }
+// start(config, table): { ok: true, handle, workers, listen, stats } or a failure (error_value)
 Napi::Value js_start(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   if (info.Length() < 2 || !info[0].IsObject() || !info[1].IsObject()) {
@@ -287,13 +306,12 @@ Napi::Value js_start(const Napi::CallbackInfo& info) {
   }
   auto table = std::make_unique<ResponseTable>();
   std::string bad = table->build(routes, errors);
-  if (!bad.empty()) return error_value(env, EINVAL, "response table: " + bad);
+  if (!bad.empty()) return table_failure(env, bad);
 
   auto handle = std::make_unique<Handle>();
   handle->server = std::make_unique<Server>();
-  std::string what;
-  if (int err = handle->server->start(std::move(config), std::move(table), what))
-    return error_value(env, err, what);
+  Failure failure;
+  if (handle->server->start(std::move(config), std::move(table), failure)) return error_value(env, failure);
 
   Server& s = *handle->server;
   Napi::Array workers = Napi::Array::New(env);
@@ -416,7 +434,7 @@ Napi::Value js_reload(const Napi::CallbackInfo& info) {
     return env.Undefined();
   auto table = std::make_unique<ResponseTable>();
   std::string bad = table->build(routes, errors);
-  if (!bad.empty()) return error_value(env, EINVAL, "response table: " + bad);
+  if (!bad.empty()) return table_failure(env, bad);
   h->server->reload(std::move(table));
   Napi::Object r = Napi::Object::New(env);
   r.Set("ok", true);

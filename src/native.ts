@@ -64,11 +64,32 @@ export interface NativeBound {
   address: string; // "[::]:8085", "127.0.0.1:8085"
 }
 
+/** What failed (native/config.h `Failure`): a listener step, the thread, pinning, the engine, the table. */
+export type FailureStep =
+  | "address"
+  | "socket"
+  | "setsockopt"
+  | "bind"
+  | "listen"
+  | "getsockname"
+  | "thread"
+  | "pin"
+  | "engine"
+  | "engine_setup"
+  | "uring_setup"
+  | "table"
+  | "affinity";
+
+/** A start, reload or allowedCpus failure, in fields (src/start-failure.ts words it). */
 export interface NativeFailure {
   ok: false;
   errno: number;
-  message: string;
-  what: string;
+  message: string; // strerror(errno)
+  step: FailureStep;
+  worker: number | null; // the worker that failed; null before the workers (probe, table)
+  target: string; // what the step worked on: "[::]:80", a CPU number, an engine name; "" if none
+  port: number | null; // a listener's port
+  detail: string; // the socket option, the engine's own step, the table's fault; "" if none
 }
 
 declare const handleBrand: unique symbol;
