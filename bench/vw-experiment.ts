@@ -22,7 +22,7 @@ import * as proc from "./lib/proc";
 import { cpuBusy } from "./lib/procstat";
 import { cell, ratio } from "./lib/report";
 import { URL_PATH } from "./lib/scenarios";
-import { childPids, nginxDef, ORIGINAL_VW_PORT, originalVwDef, startServer, type ServerDef } from "./lib/servers";
+import { childPids, floorDef, nginxDef, ORIGINAL_VW_PORT, originalVwDef, startServer, type ServerDef } from "./lib/servers";
 import { fmt, repoRoot, sleep, spread, which, type Spread } from "./lib/util";
 import { sampleMachine, type MachineRates } from "./lib/vmstat";
 import { runWeighttp, weighttpPath } from "./lib/weighttp";
@@ -33,7 +33,7 @@ interface ServerSpec {
   id: string;
   /** what the tables show: the command's distinguishing flags */
   label: string;
-  kind: "vw" | "nginx" | "original";
+  kind: "vw" | "nginx" | "original" | "floor";
   /** vw only: flags after `--listen … --json --stats-interval 1` */
   vwArgs: readonly string[];
   /** vw only: the engine it needs in the addon */
@@ -47,6 +47,9 @@ const SERVERS: readonly ServerSpec[] = [
   { id: "vw-uring", label: "vw --engine uring", kind: "vw", vwArgs: ["--engine", "uring"], engine: "uring" },
   { id: "nginx", label: "nginx", kind: "nginx", vwArgs: [] },
   { id: "original", label: "original VW (2012)", kind: "original", vwArgs: [] },
+  // The ceiling: bench/floor.c parses nothing and makes one read and one write per request, so
+  // its ratio to nginx in the same round is what the kernel's socket work leaves to be won.
+  { id: "floor", label: "floor.c (no HTTP parsing, SCHED_OTHER)", kind: "floor", vwArgs: [] },
 ];
 
 /** Issue 17's VW-experiment targets, for vw's defaults and for --engine uring. */
@@ -421,6 +424,8 @@ interface ServerSummary {
   /** median over rounds of this server's req/s ÷ the peer's in the same round */
   reqVsNginx: Spread | null;
   reqVsOriginal: Spread | null;
+  /** req/s ÷ floor.c's in the same round: how much of the reachable ceiling a server reaches */
+  reqVsFloor: Spread | null;
   /** the same for machine cs/req (below 1: fewer context switches per request than the peer) */
   csVsNginx: Spread | null;
   workers: WorkerSummary[];
@@ -479,6 +484,7 @@ function summarise(runs: readonly Run[], specs: readonly ServerSpec[]): ServerSu
       vwReqPerWakeup: sp((r) => r.vw?.reqPerWakeup),
       reqVsNginx: perRoundRatio(runs, spec.id, "nginx", rps),
       reqVsOriginal: perRoundRatio(runs, spec.id, "original", rps),
+      reqVsFloor: perRoundRatio(runs, spec.id, "floor", rps),
       csVsNginx: perRoundRatio(runs, spec.id, "nginx", (r) => r.csPerReq),
       workers,
     };
@@ -519,11 +525,21 @@ const pct = (x: number | null | undefined): string => (x === null || x === undef
 const med = (s: Spread | null): number | null => s?.median ?? null;
 const verdict = (met: boolean | null): string => (met === null ? "n/a" : met ? "**met**" : "**NOT met**");
 
-function targetTable(checks: readonly TargetCheck[]): string {
+function targetTable(checks: readonly TargetCheck[], summary: readonly ServerSummary[]): string {
   const col = (c: TargetCheck, v: string): string => (c.ran ? v : "not run");
+  const floor = summary.find((s) => s.server === "floor" && s.runs > 0);
+  const vsFloor = (c: TargetCheck): string => ratio(summary.find((s) => s.server === c.server)?.reqVsFloor ?? null);
+  const ceiling =
+    floor === undefined
+      ? []
+      : [
+          [`the ceiling: floor.c's req/s ÷ nginx in the same rounds`, ...checks.map(() => ratio(floor.reqVsNginx))],
+          [`req/s ÷ floor.c (median of per-round ratios)`, ...checks.map((c) => col(c, vsFloor(c)))],
+        ];
   return mdTable(
     ["issue 17 target (co-located, medians over rounds)", ...checks.map((c) => c.label)],
     [
+      ...ceiling,
       [`req/s ≥ ${TARGET.reqVsNginx.toFixed(2)}× nginx (median of per-round ratios)`, ...checks.map((c) => col(c, `${ratio(c.reqVsNginx)}: ${verdict(c.reqMet)}`))],
       [`≤ ${TARGET.csPerReq} context switches per request (machine, vmstat cs)`, ...checks.map((c) => col(c, `${cell(c.csPerReq)}: ${verdict(c.csMet)}`))],
     ],
@@ -681,11 +697,13 @@ async function main(ctx: { tmpDir: string }): Promise<number> {
   // Which of the wanted servers can run here; each one that cannot says why, in one line.
   const nginx = nginxDef({ workers: ncpu, reuseport: true });
   const original = originalVwDef();
+  const floor = floorDef(ncpu);
   const { engines, why: enginesWhy } = builtEngines();
   const specs = wanted.filter((s) => {
     let why: string | null = null;
     if (s.kind === "nginx") why = nginx.prepare();
     else if (s.kind === "original") why = original.prepare();
+    else if (s.kind === "floor") why = floor.prepare();
     else if (s.engine !== undefined) {
       if (engines === null) why = `cannot ask the addon for its engines: ${enginesWhy ?? "?"}`;
       else if (!engines.includes(s.engine)) why = `this build has no ${s.engine} engine (liburing-dev missing at build time: apt-get install liburing-dev, then npm rebuild)`;
@@ -749,7 +767,13 @@ async function main(ctx: { tmpDir: string }): Promise<number> {
     return { port, started: { pids: () => [srv.pid, ...childPids(srv.pid)], stop: () => srv.stop(), live: () => null } };
   };
   const starter = (s: ServerSpec): (() => Promise<{ started: Started; port: number }>) =>
-    s.kind === "vw" ? vwStart(s) : s.kind === "nginx" ? defStart(nginx, null, ncpu) : defStart(original, ORIGINAL_VW_PORT, 0);
+    s.kind === "vw"
+      ? vwStart(s)
+      : s.kind === "nginx"
+        ? defStart(nginx, null, ncpu)
+        : s.kind === "floor"
+          ? defStart(floor, null, 0)
+          : defStart(original, ORIGINAL_VW_PORT, 0);
 
   const runs: Run[] = [];
   const lastRate = new Map<string, number>();
@@ -801,7 +825,7 @@ async function main(ctx: { tmpDir: string }): Promise<number> {
   if (warnings.length > 20) out.push(`- … and ${warnings.length - 20} more warnings (see the JSON)`);
   for (const r of runs) if (!r.ok) out.push(`- failed: round ${r.round} ${r.server}: ${(r.error ?? "").replace(/\s+/g, " ").slice(0, 300)}`);
   out.push("", "## Issue 17's target", "");
-  out.push(targetTable(checks));
+  out.push(targetTable(checks, summary));
   out.push("", "## Per server (median (min–max) over rounds)", "");
   out.push(serverTable(summary));
   out.push(

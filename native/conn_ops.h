@@ -13,6 +13,7 @@
 #include <cstdint>
 #include <cstring>
 
+#include "clock.h"
 #include "config.h"
 #include "conn.h"
 #include "engine.h"
@@ -135,21 +136,26 @@ enum class Served {
 // Answers every complete request in data[0, len): fills `out`, hands each batch to `write`
 // (which returns a WriteResult and leaves anything unwritten in c.out), keeps the unanswered
 // rest and sets the deadline as the epoll engine always has: header timeout from the first byte
-// of a request, idle timeout once nothing is half-received or while output waits.
+// of a request, idle timeout once nothing is half-received or while output waits. Each batch's
+// requests go into the latency histogram as taking from this call (the bytes were just read)
+// to the return of its write.
 template <class Write>
 Served serve_input(const ServeCtx& ctx, Conn& c, const char* data, size_t len, OutBatch& out,
                    uint64_t now_ms, Write&& write) {
   const Limits& lim = *ctx.limits;
   bool was_started = c.header_started;
   size_t pos = 0;
+  const uint64_t read_ns = mono_ns();
   for (;;) {
     out.clear();
+    const uint64_t answered = ctx.stats->requests.load(std::memory_order_relaxed);
     ServeOutcome o = serve_requests(ctx, c, data + pos, len - pos, out);
     pos += o.consumed;
     if (!out.empty()) {
       c.close_after_write = o.close;
       c.linger_after_write = o.linger;
       WriteResult w = write();
+      record_latency(*ctx.stats, mono_ns() - read_ns, ctx.stats->requests.load(std::memory_order_relaxed) - answered);
       if (w == WriteResult::failed) return Served::failed;
       if (w == WriteResult::pending) {
         // Stop reading until the client takes what it asked for: its output stays bounded.

@@ -83,9 +83,11 @@ void fold_one(std::atomic<uint64_t>& into, std::atomic<uint64_t>& mine) {
 // Adds a thread's private counts to the worker's slot and zeroes them. `cpu` and other gauges
 // set by store are never written to a private slot, so they stay 0 there and are skipped.
 void fold(StatsSlot& into, StatsSlot& mine) {
-#define VW_FOLD(name) fold_one(into.name, mine.name);
+#define VW_FOLD(name, ...) fold_one(into.name, mine.name);
   VW_STATS_FIELDS(VW_FOLD)
 #undef VW_FOLD
+  for (int i = 0; i < kLatencyBuckets; i++) fold_one(into.latency_bucket[i], mine.latency_bucket[i]);
+  fold_one(into.latency_sum_ns, mine.latency_sum_ns);
 }
 
 class BlockingEngine;

@@ -11,6 +11,7 @@
 #include <cerrno>
 #include <cstring>
 
+#include "clock.h"
 #include "http.h"
 
 namespace vw {
@@ -42,6 +43,7 @@ struct Relay::Exchange {
   bool replayable = false;   // GET/HEAD whose whole request is still in to_up (see flush_up)
   uint64_t body_left = 0;    // request body bytes (Content-Length) still to forward
   uint64_t deadline = 0;     // --proxy-timeout: no progress by then ends the exchange
+  uint64_t read_ns = 0;      // when the request was taken from the client's bytes (latency)
   ChunkedDecoder req_dec;
   BodyFramer body;
   std::string in;     // client bytes not dealt with yet (the next requests)
@@ -166,6 +168,7 @@ void Relay::start_request(int fd, Exchange& x) {
     return;
   }
   x.reset_request();
+  x.read_ns = mono_ns();
   if (pr.status == Parse::error) {
     bump(_s.parse_errors);
     reply(fd, x, pr.error_status);
@@ -613,6 +616,9 @@ void Relay::flush_client(int fd, Exchange& x) {
 
 void Relay::finish(int fd, Exchange& x) {
   count_response(x.status);
+  // Server-side latency of a relayed request: its backend's round trip included, to the last
+  // response byte offered to the client's socket.
+  record_latency(_s, mono_ns() - x.read_ns, 1);
   if (x.up >= 0) {
     int up = x.up;
     x.up = -1;

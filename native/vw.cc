@@ -274,16 +274,37 @@ Napi::Value js_allowed_cpus(const Napi::CallbackInfo& info) {
   return a;
 }
 
-// statsLayout(): { slotBytes, fields: { name: byteOffset } }, from the X-macro list.
+// statsLayout(): { slotBytes, fields: { name: byteOffset }, counters: [{ name, offset, kind,
+// unit, metric, label, help }], latency: { offset, buckets, firstLog2, sumOffset } }, from the
+// X-macro list and the histogram in native/stats.h.
 Napi::Value js_stats_layout(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   Napi::Object fields = Napi::Object::New(env);
   size_t n = 0;
   const StatsField* f = stats_fields(&n);
-  for (size_t i = 0; i < n; i++) fields.Set(f[i].name, static_cast<double>(f[i].offset));
+  Napi::Array counters = Napi::Array::New(env, n);
+  for (size_t i = 0; i < n; i++) {
+    fields.Set(f[i].name, static_cast<double>(f[i].offset));
+    Napi::Object c = Napi::Object::New(env);
+    c.Set("name", f[i].name);
+    c.Set("offset", static_cast<double>(f[i].offset));
+    c.Set("kind", f[i].kind);
+    c.Set("unit", f[i].unit);
+    c.Set("metric", f[i].metric);
+    c.Set("label", f[i].label);
+    c.Set("help", f[i].help);
+    counters.Set(static_cast<uint32_t>(i), c);
+  }
+  Napi::Object latency = Napi::Object::New(env);
+  latency.Set("offset", static_cast<double>(offsetof(StatsSlot, latency_bucket)));
+  latency.Set("buckets", static_cast<double>(kLatencyBuckets));
+  latency.Set("firstLog2", static_cast<double>(kLatencyFirstLog2));
+  latency.Set("sumOffset", static_cast<double>(offsetof(StatsSlot, latency_sum_ns)));
   Napi::Object r = Napi::Object::New(env);
   r.Set("slotBytes", static_cast<double>(sizeof(StatsSlot)));
   r.Set("fields", fields);
+  r.Set("counters", counters);
+  r.Set("latency", latency);
   return r;
 }
 

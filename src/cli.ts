@@ -68,7 +68,7 @@ exits 1.
                       /tmp/vw-N.sock
       --socket PATH   the control socket itself (vw --control PATH)
       --json          one JSON object per interval (the keys of vw --json)
-  -v, --verbose       a machine line and three lines per worker
+  -v, --verbose       a machine line and four lines per worker
   -h, --help          this text`;
 
 const RELOAD_HELP = `Usage: vw reload [--port N | --socket PATH]

@@ -5,9 +5,9 @@ import * as fs from "node:fs";
 import * as http from "node:http";
 import * as path from "node:path";
 
-import { Counter, Gauge, Registry } from "prom-client";
+import { Counter, Gauge, Histogram, Registry, type MetricObjectWithValues, type MetricType, type MetricValueWithName } from "prom-client";
 
-import { single, workerFamilies, type Family } from "./metrics-model";
+import { latencyFamily, single, workerFamilies, type Family, type HistogramSample } from "./metrics-model";
 import { StartError } from "./errors";
 import { native, type NativeListen } from "./native";
 import { WorkerThreads } from "./procfs";
@@ -101,7 +101,10 @@ export class Exposition {
     this.defined.add(f.name);
     const samples = (): Family["samples"] => this.current.get(f.name)?.samples ?? [];
     const common = { name: f.name, help: f.help, labelNames: f.labelNames, registers: [this.registry] };
-    if (f.type === "counter") {
+    if (f.type === "histogram") {
+      const histograms = (): HistogramSample[] => this.current.get(f.name)?.histograms ?? [];
+      new CountedHistogram(common, histograms);
+    } else if (f.type === "counter") {
       new Counter({
         ...common,
         collect(this: Counter<string>) {
@@ -118,6 +121,41 @@ export class Exposition {
         },
       });
     }
+  }
+}
+
+/**
+ * A prom-client Histogram whose buckets are counted elsewhere (the workers' stats slots):
+ * prom-client observes one value at a time, so `get()` reports the counts as they stand, in
+ * the shape the registry formats (`_bucket` with `le`, `_sum`, `_count`).
+ */
+class CountedHistogram extends Histogram<string> {
+  private readonly family: { name: string; help: string };
+
+  constructor(
+    common: { name: string; help: string; labelNames: string[]; registers: Registry[] },
+    private readonly counted: () => HistogramSample[],
+  ) {
+    super(common);
+    this.family = { name: common.name, help: common.help };
+  }
+
+  override async get(): Promise<MetricObjectWithValues<MetricValueWithName<string>>> {
+    const { name, help } = this.family;
+    const values: MetricValueWithName<string>[] = [];
+    for (const h of this.counted()) {
+      for (const [le, n] of h.buckets) values.push({ metricName: `${name}_bucket`, labels: { ...h.labels, le: Number.isFinite(le) ? le : "+Inf" }, value: n });
+      values.push({ metricName: `${name}_sum`, labels: h.labels, value: h.sum });
+      values.push({ metricName: `${name}_count`, labels: h.labels, value: h.count });
+    }
+    // prom-client's typings declare `type` a numeric enum; at run time its metrics carry the
+    // exposition's word, which the registry prints as is.
+    return { name, help, type: "histogram" as unknown as MetricType, values, aggregator: "sum", collect: () => undefined };
+  }
+
+  /** What the registry asks a histogram for when it writes text (prom-client 15; not in its typings). */
+  getForPromString(): Promise<MetricObjectWithValues<MetricValueWithName<string>>> {
+    return this.get();
   }
 }
 
@@ -138,7 +176,8 @@ export class MetricsSource {
     const read = this.threads.read(snap);
     const threads = this.workers.map((_w, i) => read[i] ?? { csVoluntary: 0, csInvoluntary: 0, userSec: 0, sysSec: 0 });
     const extra = Object.entries(this.gauges?.() ?? {}).map(([name, g]) => single(`vw_${name}`, "gauge", g.help, g.value));
-    return [...workerFamilies(snap, this.workers, threads), ...extra, buildInfo(), ...processFamilies()];
+    const latency = latencyFamily(this.stats.latency(), this.stats.latencyBoundsNs(), this.workers);
+    return [...workerFamilies(this.stats.counters(), snap, this.workers, threads), latency, ...extra, buildInfo(), ...processFamilies()];
   }
 }
 

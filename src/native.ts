@@ -103,9 +103,40 @@ export interface NativeStarted {
   stats: ArrayBuffer;
 }
 
+/**
+ * One counter of a worker's stats slot, as native/stats.h declares it: `kind` counter (only
+ * grows), gauge (a value now) or internal (feeds other figures only); `unit` count, bytes, us
+ * (µs: exported in seconds) or id; `metric` its Prometheus family ("" when internal); `label`
+ * "key=value" telling it from the family's other series, or "".
+ */
+export interface StatsCounter {
+  name: string;
+  offset: number;
+  kind: "counter" | "gauge" | "internal";
+  unit: "count" | "bytes" | "us" | "id";
+  metric: string;
+  label: string;
+  help: string;
+}
+
+/**
+ * Where the server-side latency histogram sits in a slot: `buckets` counts of 8 bytes from
+ * byte `offset`, bucket i holding requests that took at most 2^(firstLog2 + i) ns (the last
+ * one: everything slower), and the sum of their latencies in ns at `sumOffset`.
+ */
+export interface LatencyLayout {
+  offset: number;
+  buckets: number;
+  firstLog2: number;
+  sumOffset: number;
+}
+
+/** The stats slot's layout: byte offsets by counter name, each counter described, the histogram. */
 export interface StatsLayout {
   slotBytes: number;
   fields: Record<string, number>;
+  counters: StatsCounter[];
+  latency: LatencyLayout;
 }
 
 export interface CpuTrial {

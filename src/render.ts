@@ -23,7 +23,7 @@ const COLUMNS: [string, number][] = [
 ];
 
 /** What each column means, for `vw --help` (each line under VIEW_WIDTH). */
-export const LEGEND = `The live view: a line per --stats-interval (-v: a machine line, 3 per worker)
+export const LEGEND = `The live view: a line per --stats-interval (-v: a machine line, 4 per worker)
   req/s    requests answered per second   MB/s     response bytes/s (10^6)
   conns    connections open               sys/req  system calls per request
   cs/s     context switches of workers    cs/req   context switches per request
@@ -99,11 +99,20 @@ function kindsPerReq(w: WorkerInterval, short = false): string {
     if (!short) return v.toFixed(2);
     return v < 1 ? v.toFixed(2).replace(/^0\./, ".").replace(/^1\.00$/, "1.0") : v < 10 ? v.toFixed(1) : v.toFixed(0);
   };
-  const sc = w.syscalls;
-  const wait = sc.epoll_wait + sc.poll + sc.select + sc.io_uring_enter; // whichever the engine blocks in
-  const conn = sc.connect > 0 ? ` con ${k(sc.connect)}` : ""; // --proxy: upstream connects
-  return `wait ${k(wait)} acc ${k(sc.accept)} rd ${k(sc.read)} wr ${k(sc.write)} cl ${k(sc.close)} ctl ${k(sc.epoll_ctl)} slp ${k(sc.nanosleep)}${conn} oth ${k(sc.other)}`;
+  // Every kind the worker used, in native/stats.h's order; the waits (one per engine) as "wait".
+  const parts = new Map<string, number>();
+  for (const [kind, n] of Object.entries(w.syscalls)) {
+    if (kind === "total" || n === 0) continue;
+    const name = WAITS.has(kind) ? "wait" : (SHORT[kind] ?? kind);
+    parts.set(name, (parts.get(name) ?? 0) + n);
+  }
+  return [...parts].map(([name, n]) => `${name} ${k(n)}`).join(" ") || "none";
 }
+
+/** The live view's short names of system call kinds; a kind not here shows its own name. */
+const SHORT: Readonly<Record<string, string>> = { accept: "acc", read: "rd", write: "wr", close: "cl", epoll_ctl: "ctl", nanosleep: "slp", connect: "con", other: "oth" };
+/** The calls an engine blocks in: whichever one it uses is shown as "wait". */
+const WAITS: ReadonlySet<string> = new Set(["epoll_wait", "poll", "select", "io_uring_enter"]);
 
 /** A count in at most 5 characters for the -v lines: 12345, 123k, 12.3M, 1235M. */
 function count(n: number): string {
@@ -114,7 +123,14 @@ function count(n: number): string {
   return `${Math.round(n / 1e6)}M`;
 }
 
-/** A worker's -v block: three lines, each under VIEW_WIDTH. */
+/** Server-side latency p50 and p99, µs, e.g. "p50 0.41 p99 3.1 µs"; "-" without requests. */
+function latency(p50: number | null, p99: number | null): string {
+  if (p50 === null || p99 === null) return "-";
+  const us = (n: number): string => (n < 10 ? n.toFixed(2) : n < 100 ? n.toFixed(1) : n.toFixed(0));
+  return `p50 ${us(p50)} p99 ${us(p99)} µs`;
+}
+
+/** A worker's -v block: four lines, each under VIEW_WIDTH. */
 function workerLines(w: WorkerInterval, secs: number): string[] {
   const ev = w.events_per_wait === null ? "-" : fmt(w.events_per_wait, w.events_per_wait < 100 ? 1 : 0);
   return [
@@ -122,6 +138,7 @@ function workerLines(w: WorkerInterval, secs: number): string[] {
     `    sys/req ${fmt(w.syscalls_per_req, 2)}  ${kindsPerReq(w, true)}`,
     `    ev/wait ${ev}  cs/s vol ${count(w.cs_voluntary / secs)} inv ${count(w.cs_involuntary / secs)}` +
       `  us ${fmt(w.user_pct)}% sy ${fmt(w.sys_pct)}%  rx/tx ${count(w.net_rx)}/${count(w.net_tx)}`,
+    `    latency ${latency(w.latency_p50_us, w.latency_p99_us)} (read to response offered to the kernel)`,
   ];
 }
 
@@ -145,7 +162,7 @@ export function summary(total: Interval): string {
     `  all: up ${total.interval_s.toFixed(1)} s, ${total.accepted} connections, ${total.errors} 4xx/5xx, ${cpuUs(all, total.requests)} cpu µs/req`,
     `    ${total.syscalls} syscalls (${fmt(total.syscalls_per_req, 2)}/req), ` +
       `${total.cs_voluntary + total.cs_involuntary} context switches (${fmt(total.cs_per_req, 3)}/req)`,
-    `    ${total.wakeups} wake-ups (${fmt(total.req_per_wakeup, 1)} req/wake)`,
+    `    ${total.wakeups} wake-ups (${fmt(total.req_per_wakeup, 1)} req/wake), latency ${latency(total.latency_p50_us, total.latency_p99_us)}`,
   );
   const p = total.proxy;
   if (p) {
@@ -161,6 +178,7 @@ export function summary(total: Interval): string {
       `      ${kindsPerReq(w)}`,
       `    ${fmt(w.cs_per_req, 3)} cs/req (vol ${w.cs_voluntary} inv ${w.cs_involuntary})`,
       `    ${w.wakeups} wake-ups (${fmt(w.req_per_wakeup, 1)} req/wake, ${w.coalesced_waits} held)`,
+      `    latency ${latency(w.latency_p50_us, w.latency_p99_us)}`,
     );
   }
   return lines.join("\n");

@@ -1,7 +1,9 @@
 // sampler.ts: turns cumulative counters (the workers' slots, /proc) into per-interval figures:
 // what one line of the live view, one NDJSON object, or one `vw stats` update shows.
 import type { ActivityWindow } from "./activity";
-import type { StatsReader, Counters } from "./stats";
+import type { StatsReader, Counters, LatencyCounts } from "./stats";
+import type { StatsCounter } from "./native";
+import { latencyDelta, latencyQuantileUs, latencySum } from "./latency";
 import { WorkerThreads, readMachine, readNetSoftirqs, type MachineSample, type ThreadSample } from "./procfs";
 
 export interface WorkerIdentity {
@@ -10,10 +12,13 @@ export interface WorkerIdentity {
   tid: number;
 }
 
-export const syscallKinds = ["epoll_wait", "accept", "read", "write", "close", "epoll_ctl", "other", "poll", "select", "io_uring_enter", "nanosleep", "connect"] as const;
-/** The kinds an engine blocks in (io_uring_enter also submits); one per loop iteration at most. */
-export const waitKinds = ["epoll_wait", "poll", "select", "io_uring_enter"] as const;
-export type SyscallKind = (typeof syscallKinds)[number];
+/**
+ * The system call kinds the workers count, as native/stats.h lists them: [kind, counter name]
+ * for each counter of the vw_syscalls_total family (label syscall=KIND).
+ */
+export function syscallKinds(meta: readonly StatsCounter[]): [string, string][] {
+  return meta.filter((c) => c.metric === "vw_syscalls_total" && c.label.startsWith("syscall=")).map((c) => [c.label.slice("syscall=".length), c.name]);
+}
 
 export interface WorkerInterval {
   id: number;
@@ -24,9 +29,14 @@ export interface WorkerInterval {
   conns: number;
   accepted: number;
   bytes_out: number;
-  syscalls: Record<"total" | SyscallKind, number>;
+  /** By kind (native/stats.h's vw_syscalls_total kinds: epoll_wait, read, write, ...) and `total`. */
+  syscalls: Record<string, number>;
   syscalls_per_req: number | null;
+  /** Readiness events (io_uring: completions) per wake-up. */
   events_per_wait: number | null;
+  /** Server-side latency of the interval's requests (read → response offered to the kernel), µs; null without requests. */
+  latency_p50_us: number | null;
+  latency_p99_us: number | null;
   /** Returns from the worker's blocking wait (loop iterations): each one can cost two context switches. */
   wakeups: number;
   wakeups_per_s: number;
@@ -88,12 +98,16 @@ export interface Interval {
   active_s: number | null;
   /** Every request so far / active_s: the rate a client saw; null while the window is under 20 ms. */
   active_rps: number | null;
+  /** Server-side latency of the interval's requests, all workers, µs; null without requests. */
+  latency_p50_us: number | null;
+  latency_p99_us: number | null;
   workers: WorkerInterval[];
 }
 
 interface Point {
   at: number; // ms, monotonic
   counters: Counters[];
+  latency: LatencyCounts[];
   threads: ThreadSample[];
   machine: MachineSample;
   rx: number[];
@@ -108,6 +122,8 @@ export class Sampler {
   private first: Point;
   private last: Point | undefined;
   private readonly threads: WorkerThreads;
+  private readonly kinds: [string, string][];
+  private readonly boundsNs: number[];
 
   constructor(
     private readonly stats: StatsReader,
@@ -117,6 +133,8 @@ export class Sampler {
     private readonly proxy = false,
   ) {
     this.threads = new WorkerThreads(pid, workers);
+    this.kinds = syscallKinds(stats.counters());
+    this.boundsNs = stats.latencyBoundsNs();
     this.first = this.last = this.point();
   }
 
@@ -131,6 +149,7 @@ export class Sampler {
     return {
       at: performance.now(),
       counters,
+      latency: this.stats.latency(),
       threads,
       machine: readMachine() ?? this.last?.machine ?? { cs: 0, intr: 0 },
       rx: soft.rx,
@@ -159,8 +178,9 @@ export class Sampler {
       const total = d("sys_total");
       const cv = b.threads[i].csVoluntary - a.threads[i].csVoluntary;
       const ci = b.threads[i].csInvoluntary - a.threads[i].csInvoluntary;
-      const syscalls = { total } as Record<"total" | SyscallKind, number>;
-      for (const k of syscallKinds) syscalls[k] = d(`sys_${k}`);
+      const syscalls: Record<string, number> = { total };
+      for (const [kind, counter] of this.kinds) syscalls[kind] = d(counter);
+      const lat = latencyDelta(a.latency[i], b.latency[i]);
       return {
         id: w.id,
         cpu: b.counters[i].cpu ?? w.cpu,
@@ -172,7 +192,9 @@ export class Sampler {
         bytes_out: d("bytes_out"),
         syscalls,
         syscalls_per_req: roundOrNull(per(total, requests)),
-        events_per_wait: roundOrNull(per(d("events"), waitKinds.reduce((n, k) => n + syscalls[k], 0)), 2),
+        events_per_wait: roundOrNull(per(d("events"), d("loops")), 2),
+        latency_p50_us: roundOrNull(latencyQuantileUs(lat, this.boundsNs, 0.5), 2),
+        latency_p99_us: roundOrNull(latencyQuantileUs(lat, this.boundsNs, 0.99), 2),
         wakeups: d("loops"),
         wakeups_per_s: round(d("loops") / secs, 1),
         req_per_wakeup: roundOrNull(per(requests, d("loops")), 2),
@@ -198,6 +220,7 @@ export class Sampler {
     const cv = sum((w) => w.cs_voluntary);
     const ci = sum((w) => w.cs_involuntary);
     const n = Math.max(workers.length, 1);
+    const lat = latencySum(this.workers.map((_w, i) => latencyDelta(a.latency[i], b.latency[i])));
     // The run so far, whatever the interval: the window is the run's.
     const runRequests = this.workers.reduce((t, _w, i) => t + (b.counters[i].requests ?? 0) - (this.first.counters[i].requests ?? 0), 0);
     const active = this.activity?.activeSeconds() ?? null;
@@ -226,6 +249,8 @@ export class Sampler {
       machine_intr: b.machine.intr - a.machine.intr,
       active_s: roundOrNull(active),
       active_rps: active !== null && active >= 0.02 ? round(runRequests / active, 1) : null,
+      latency_p50_us: roundOrNull(latencyQuantileUs(lat, this.boundsNs, 0.5), 2),
+      latency_p99_us: roundOrNull(latencyQuantileUs(lat, this.boundsNs, 0.99), 2),
       workers,
       ...(this.proxy
         ? {

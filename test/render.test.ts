@@ -12,12 +12,14 @@ const worker: WorkerInterval = {
   syscalls_per_req: 30.37, events_per_wait: 4096, wakeups: 99999999, wakeups_per_s: 9999999, req_per_wakeup: 4096, coalesced_waits: 99999999,
   hold_us: 100000, cs_voluntary: 99999999, cs_involuntary: 99999999, cs_per_req: 2.0001, user_pct: 100, sys_pct: 100,
   net_rx: 999999999, net_tx: 999999999, incoming_local: 0, incoming_remote: 0,
+  latency_p50_us: 1073741.824, latency_p99_us: 1073741.824, // the histogram's widest: its last bound
 };
 const interval: Interval = {
   time: "2026-11-30T14:00:00.000Z", interval_s: 0.1, requests: 987654321, rps: 98765432, bytes_out: 9e12, bytes_in: 9e11,
   conns: 99999999, accepted: 99999999, errors: 99999999, timeouts: 99999999, syscalls: 3e10, syscalls_per_req: 30.37,
   wakeups: 999999999, req_per_wakeup: 4096, cs_voluntary: 999999999, cs_involuntary: 999999999, cs_per_req: 2.0001,
   user_pct: 100, sys_pct: 100, machine_cs: 999999999, machine_intr: 999999999, active_s: 99999.9, active_rps: 9876543,
+  latency_p50_us: 1073741.824, latency_p99_us: 1073741.824,
   workers: [worker, { ...worker, id: 0 }],
 };
 

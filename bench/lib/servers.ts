@@ -78,12 +78,20 @@ export function compiledC(source: string): { bin: string; error: string | null }
 
 const floorBinary = (): { bin: string; error: string | null } => compiledC("floor.c");
 
-const floor: ServerDef = {
-  name: "floor",
-  startupSec: 0.05,
-  prepare: () => floorBinary().error,
-  command: (ctx) => ({ cmd: floorBinary().bin, args: [String(ctx.port), "1"] }),
-};
+/**
+ * bench/floor.c with `threads` threads, each with its own SO_REUSEPORT listener, unpinned and
+ * SCHED_OTHER: the cheapest responder, whose figures are the kernel's socket work alone.
+ */
+export function floorDef(threads: number): ServerDef {
+  return {
+    name: "floor",
+    startupSec: 0.05,
+    prepare: () => floorBinary().error,
+    command: (ctx) => ({ cmd: floorBinary().bin, args: [String(ctx.port), String(threads)] }),
+  };
+}
+
+const floor = floorDef(1);
 
 const node: ServerDef = {
   name: "node",
