@@ -4,18 +4,10 @@
 import type { ContentOptions } from "./content";
 import { ConfigError } from "./errors";
 import { flagValues, nativeValues, type FlagValues, type Options } from "./flag-table";
-import { native, type LogFormat, type NativeAccessLog, type NativeConfig } from "./native";
+import type { LogFormat, NativeAccessLog, NativeConfig } from "./native";
 
 export type { Options } from "./flag-table";
 export { coalesceAutoBoundUs, parseCoalesce, parseListen, parseProxy, policies, type Coalesce, type Policy } from "./flag-values";
-
-/**
- * The engines vw knows, in the addon's order, whether this build has them or not (the addon's
- * `engines()` says which it has). One list, in native/engines.cc.
- */
-export function knownEngines(): readonly string[] {
-  return native().allEngines();
-}
 
 /** Flags that only feed a composite setting below, absent from `Config` as themselves. */
 type Composed = "accessLog" | "logFormat" | "route" | "dir" | "header" | "headerAlways" | "maxFileSize" | "maxTotal";

@@ -29,6 +29,19 @@ export function whole(lo: number, hi: number): Parser<number> {
   };
 }
 
+/**
+ * A count: a whole number from `lo` (said alone when the value is below it, as "from 1"), at
+ * most `hi` ("from 1 to 4096" when above).
+ */
+export function count(lo: number, hi: number): Parser<number> {
+  return (raw, flag) => {
+    const v = decimal(raw, flag);
+    if (!Number.isInteger(v) || v < lo) throw new ConfigError(`${flag} ${v}: must be a whole number from ${lo}`);
+    if (v > hi) throw new ConfigError(`${flag} ${v}: must be a whole number from ${lo} to ${hi}`);
+    return v;
+  };
+}
+
 /** Seconds above 0, at most a day → whole milliseconds. */
 export const secondsToMs: Parser<number> = (raw, flag) => {
   const v = decimal(raw, flag);

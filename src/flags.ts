@@ -10,6 +10,7 @@ import { defaultContent } from "./content";
 import { ConfigError } from "./errors";
 import {
   choice,
+  count,
   parseCoalesce,
   parseListen,
   parseMetrics,
@@ -91,7 +92,7 @@ export const FLAGS = {
     parse: parseCoalesce,
     native: true,
   },
-  workers: { short: "w", arg: "N", show: "one per allowed CPU", help: "number of workers", parse: whole(1, 4096) },
+  workers: { short: "w", arg: "N", show: "one per allowed CPU", help: "number of workers", parse: count(1, 4096) },
   cpus: { short: "c", arg: "LIST", show: "all", help: "CPUs to pin workers to, e.g. 0-3,6" },
   policy: { arg: "P", def: "fifo", help: "scheduling policy: fifo | rr | other", parse: choice(policies), native: true },
   priority: { arg: "N", def: 50, help: "real-time priority 1-99", parse: whole(1, 99), native: true },
