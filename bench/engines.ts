@@ -27,6 +27,7 @@
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { native } from "../src/native";
+import { writeEnginesChart } from "./lib/charts";
 import { planCpus } from "./lib/cpus";
 import { Flags, log, mdTable, pinSelf, runEntry, startPinned, UsageError, vwCli, writeResult } from "./lib/harness";
 import { readCpu } from "./lib/procstat";
@@ -298,64 +299,6 @@ function markdown(meta: Record<string, unknown>, shapesRun: readonly Shape[], ce
   return `${out.join("\n")}\n`;
 }
 
-const COLORS: Record<string, string> = {
-  epoll: "#d9480f",
-  uring: "#1c7ed6",
-  "uring-sqpoll": "#74c0fc",
-  poll: "#2f9e44",
-  select: "#862e9c",
-  blocking: "#495057",
-};
-
-const esc = (t: string): string => t.replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;");
-
-/** CPU µs/request (median) against idle connections, one line per engine. */
-function svg(cells: readonly Cell[], xs: readonly { idle: number; shape: string }[], engines: readonly string[], caption: string): string {
-  const W = 720;
-  const H = 420;
-  const L = 70;
-  const R = 170;
-  const T = 50;
-  const B = 60;
-  const pts = engines.map((en) => ({
-    en,
-    p: xs.map((x, i) => ({ i, v: cells.find((c) => c.shape === x.shape && c.engine === en)?.metrics.cpuUsPerReq?.median ?? null })),
-  }));
-  const max = Math.max(1e-9, ...pts.flatMap((l) => l.p.map((q) => q.v ?? 0))) * 1.05;
-  const decade = Math.pow(10, Math.floor(Math.log10(max)));
-  const top = [1, 2, 5, 10].map((k) => k * decade).find((v) => v >= max) ?? 10 * decade; // a round axis maximum
-  const X = (i: number): number => L + ((W - L - R) * (xs.length > 1 ? i / (xs.length - 1) : 0.5));
-  const Y = (v: number): number => T + (H - T - B) * (1 - v / top);
-  const parts: string[] = [
-    `<text x="${(L + W - R) / 2}" y="26" text-anchor="middle" font-size="15" font-weight="bold">worker CPU µs per request vs idle connections (100 active)</text>`,
-    `<line x1="${L}" y1="${H - B}" x2="${W - R}" y2="${H - B}" stroke="#444"/>`,
-    `<line x1="${L}" y1="${T}" x2="${L}" y2="${H - B}" stroke="#444"/>`,
-  ];
-  for (let k = 0; k <= 4; k++) {
-    const v = (top * k) / 4;
-    parts.push(`<line x1="${L}" y1="${Y(v).toFixed(1)}" x2="${W - R}" y2="${Y(v).toFixed(1)}" stroke="#ddd"/>`);
-    parts.push(`<text x="${L - 8}" y="${(Y(v) + 4).toFixed(1)}" text-anchor="end" font-size="11">${esc(fmt(v))}</text>`);
-  }
-  xs.forEach((x, i) => parts.push(`<text x="${X(i).toFixed(1)}" y="${H - B + 18}" text-anchor="middle" font-size="12">${x.idle}</text>`));
-  parts.push(`<text x="${(L + W - R) / 2}" y="${H - B + 38}" text-anchor="middle" font-size="12">idle keep-alive connections</text>`);
-  pts.forEach((l, k) => {
-    const color = COLORS[l.en] ?? "#000";
-    const have = l.p.filter((q): q is { i: number; v: number } => q.v !== null);
-    if (have.length > 1) parts.push(`<polyline fill="none" stroke="${color}" stroke-width="2" points="${have.map((q) => `${X(q.i).toFixed(1)},${Y(q.v).toFixed(1)}`).join(" ")}"/>`);
-    for (const q of have) parts.push(`<circle cx="${X(q.i).toFixed(1)}" cy="${Y(q.v).toFixed(1)}" r="3.5" fill="${color}"/>`);
-    const ly = T + 10 + k * 20;
-    parts.push(`<line x1="${W - R + 15}" y1="${ly}" x2="${W - R + 40}" y2="${ly}" stroke="${color}" stroke-width="3"/>`);
-    parts.push(`<text x="${W - R + 46}" y="${ly + 4}" font-size="12">${esc(l.en)}${have.length < xs.length ? " (partly n/a)" : ""}</text>`);
-  });
-  return `<?xml version="1.0" encoding="UTF-8"?>
-<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" viewBox="0 0 ${W} ${H}" font-family="sans-serif">
-<rect width="${W}" height="${H}" fill="#fff"/>
-${parts.join("\n")}
-<text x="${W / 2}" y="${H - 8}" text-anchor="middle" font-size="11" fill="#555">${esc(caption)}</text>
-</svg>
-`;
-}
-
 function pick<T>(all: readonly T[], wanted: string | null, key: (t: T) => string, what: string): T[] {
   if (wanted === null) return [...all];
   const names = wanted.split(",").map((x) => x.trim()).filter(Boolean);
@@ -469,10 +412,8 @@ async function main(ctx: { tmpDir: string }): Promise<number> {
   const failed = runs.filter((r) => !r.ok);
   process.stdout.write(markdown(meta, shapeList, cells, notes, failed));
   const json = writeResult(f.has("--out") ? f.str("--out", "") : null, "engines.json", { meta, notes, shapes: shapeList, engines: engineNames, summary: cells, runs });
-  const xs = [{ idle: 0, shape: "ka100" }, ...shapeList.filter((s) => s.idle > 0).map((s) => ({ idle: s.idle, shape: s.id }))];
-  const outDir = path.dirname(json);
-  fs.writeFileSync(path.join(outDir, "engines.svg"), svg(cells, xs, engineNames, `${meta.date}, ${rounds}×${durationSec} s, server CPU ${meta.serverCpus}; medians; compare within one run only`));
-  log(`wrote ${json} and engines.svg`);
+  const chart = await writeEnginesChart(path.dirname(json), { meta, shapes: shapeList, engines: engineNames, summary: cells });
+  log(`wrote ${json} and ${chart}`);
   return failed.length > 0 ? 1 : 0;
 }
 

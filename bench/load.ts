@@ -10,7 +10,8 @@ import { planCpus } from "./lib/cpus";
 import * as perf from "./lib/perf";
 import * as proc from "./lib/proc";
 import { clockTicks } from "./lib/procstat";
-import { markdown, summarise, svg, type Report } from "./lib/report";
+import { writeLatestChart } from "./lib/charts";
+import { markdown, summarise, type Report } from "./lib/report";
 import { PERF_WINDOW_SEC, runOne, type RunResult } from "./lib/run";
 import { ALL_SCENARIOS, URL_PATH, type Scenario } from "./lib/scenarios";
 import { ALL_SERVERS, type ServerDef } from "./lib/servers";
@@ -204,9 +205,9 @@ async function main(): Promise<number> {
   const outDir = args.outDir ?? path.join(repoRoot(), "bench", "results");
   fs.mkdirSync(outDir, { recursive: true });
   fs.writeFileSync(path.join(outDir, "latest.json"), JSON.stringify({ ...report, warnings }, null, 2) + "\n");
-  fs.writeFileSync(path.join(outDir, "latest.svg"), svg(report));
+  const chart = await writeLatestChart(outDir, report);
   process.stdout.write(markdown(report));
-  log(`wrote ${path.join(outDir, "latest.json")} and latest.svg`);
+  log(`wrote ${path.join(outDir, "latest.json")} and ${chart}`);
   return 0;
 }
 

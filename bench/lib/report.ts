@@ -1,8 +1,8 @@
-// report.ts: medians, per-round ratios, and the three outputs: a markdown table
-// (stdout), latest.json, latest.svg (bars for the keep-alive c=100 scenario).
+// report.ts: medians, per-round ratios, and the markdown table (stdout); latest.json holds the
+// same, and latest.svg is drawn from it by chart-latest.ts.
 import type { Metric, RunResult } from "./run";
 import { METRICS } from "./run";
-import { CHART_SCENARIO, type Scenario } from "./scenarios";
+import type { Scenario } from "./scenarios";
 import { fmt, spread, type Spread } from "./util";
 
 export interface Cell {
@@ -168,61 +168,4 @@ export function markdown(r: Report): string {
     for (const f of failed) out.push(`- round ${f.round} ${f.scenario} ${f.server}: ${(f.error ?? "?").replace(/\s+/g, " ").slice(0, 300)}`);
   }
   return out.join("\n") + "\n";
-}
-
-const esc = (s: string): string => s.replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;");
-
-/** One bar panel: median bars with min–max whiskers. */
-function panel(x0: number, title: string, bars: { name: string; s: Spread | null }[]): string {
-  const W = 360;
-  const H = 300;
-  const top = 50;
-  const base = H - 40;
-  const max = Math.max(1e-9, ...bars.map((b) => b.s?.max ?? 0));
-  const slot = (W - 40) / Math.max(1, bars.length);
-  const bw = Math.min(50, slot * 0.6);
-  const y = (v: number): number => base - ((base - top) * v) / max;
-  const parts: string[] = [
-    `<text x="${x0 + W / 2}" y="24" text-anchor="middle" font-size="14" font-weight="bold">${esc(title)}</text>`,
-    `<line x1="${x0 + 20}" y1="${base}" x2="${x0 + W - 20}" y2="${base}" stroke="#444"/>`,
-  ];
-  bars.forEach((b, i) => {
-    const cx = x0 + 20 + slot * (i + 0.5);
-    parts.push(`<text x="${cx}" y="${base + 18}" text-anchor="middle" font-size="12">${esc(b.name)}</text>`);
-    if (b.s === null) {
-      parts.push(`<text x="${cx}" y="${base - 6}" text-anchor="middle" font-size="11" fill="#888">n/a</text>`);
-      return;
-    }
-    const fill = b.name === SUBJECT ? "#d9480f" : "#868e96";
-    const yt = y(b.s.median);
-    parts.push(`<rect x="${(cx - bw / 2).toFixed(1)}" y="${yt.toFixed(1)}" width="${bw.toFixed(1)}" height="${(base - yt).toFixed(1)}" fill="${fill}"/>`);
-    if (b.s.n > 1) {
-      const y1 = y(b.s.min).toFixed(1);
-      const y2 = y(b.s.max).toFixed(1);
-      parts.push(`<line x1="${cx}" y1="${y1}" x2="${cx}" y2="${y2}" stroke="#000"/>`);
-      parts.push(`<line x1="${cx - 6}" y1="${y2}" x2="${cx + 6}" y2="${y2}" stroke="#000"/>`);
-      parts.push(`<line x1="${cx - 6}" y1="${y1}" x2="${cx + 6}" y2="${y1}" stroke="#000"/>`);
-    }
-    parts.push(`<text x="${cx}" y="${(y(b.s.max) - 6).toFixed(1)}" text-anchor="middle" font-size="11">${esc(fmt(b.s.median))}</text>`);
-  });
-  return parts.join("\n");
-}
-
-export function svg(r: Report): string {
-  const cells = r.summary.filter((c) => c.scenario === CHART_SCENARIO);
-  const title = r.scenarios.find((s) => s.id === CHART_SCENARIO)?.title ?? CHART_SCENARIO;
-  const body =
-    cells.length === 0
-      ? `<text x="370" y="150" text-anchor="middle" font-size="14">no ${CHART_SCENARIO} results in this run</text>`
-      : [
-          panel(10, "requests/s (median, min–max)", cells.map((c) => ({ name: c.server, s: c.metrics.reqPerSec }))),
-          panel(380, "syscalls / request", cells.map((c) => ({ name: c.server, s: c.metrics.syscallsPerReq }))),
-        ].join("\n");
-  return `<?xml version="1.0" encoding="UTF-8"?>
-<svg xmlns="http://www.w3.org/2000/svg" width="750" height="330" viewBox="0 0 750 330" font-family="sans-serif">
-<rect width="750" height="330" fill="#fff"/>
-${body}
-<text x="375" y="322" text-anchor="middle" font-size="11" fill="#555">${esc(`${CHART_SCENARIO}: ${title}; ${r.meta.date}, ${r.meta.rounds}×${r.meta.durationSec} s; only ratios within one run mean anything`)}</text>
-</svg>
-`;
 }

@@ -27,6 +27,8 @@ export interface WrkOptions {
   threads?: number;
   headers?: readonly string[];
   luaScript?: string;
+  /** a command wrk (with its taskset) runs under, e.g. ["ip", "netns", "exec", NS]; it must exec */
+  prefix?: readonly string[];
 }
 
 const UNIT_MS: Record<string, number> = { us: 1e-3, ms: 1, s: 1e3, m: 60e3, h: 3600e3 };
@@ -77,7 +79,8 @@ export async function runWrk(o: WrkOptions): Promise<WrkResult> {
   for (const h of o.headers ?? []) args.push("-H", h);
   if (o.luaScript !== undefined) args.push("-s", o.luaScript);
   args.push(o.url);
-  const child = proc.start("taskset", args, { keepStdout: true });
+  const pre = o.prefix ?? [];
+  const child = pre.length > 0 ? proc.start(pre[0]!, [...pre.slice(1), "taskset", ...args], { keepStdout: true }) : proc.start("taskset", args, { keepStdout: true });
   const cpu = sampleCpu(child.pid);
   const { code, timedOut } = await proc.waitBounded(child, (o.durationSec + 10) * 1000);
   const clientCpu = cpu.stop();
