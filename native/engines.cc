@@ -1,4 +1,5 @@
-// engines.cc: the one place that maps an engine's name to its factory.
+// engines.cc: the one list of engines: each name with its factory (none when this build lacks
+// it). The launcher learns the names from here (engines(), allEngines()).
 #include "engine.h"
 
 namespace vw {
@@ -12,6 +13,8 @@ const Entry kEngines[] = {
     {"epoll", make_epoll_engine},
 #ifdef VW_HAVE_LIBURING  // binding.gyp defines it when liburing.h was found at build time
     {"uring", make_uring_engine},
+#else
+    {"uring", nullptr},  // known, not built: liburing was missing at build time
 #endif
     {"poll", make_poll_engine},
     {"select", make_select_engine},
@@ -21,11 +24,21 @@ const Entry kEngines[] = {
 
 std::unique_ptr<Engine> make_engine(const std::string& name, WorkerEnv& env) {
   for (const Entry& e : kEngines)
-    if (name == e.name) return e.make(env);
+    if (name == e.name && e.make) return e.make(env);
   return nullptr;
 }
 
 const std::vector<std::string>& engine_names() {
+  static const std::vector<std::string> names = [] {
+    std::vector<std::string> v;
+    for (const Entry& e : kEngines)
+      if (e.make) v.push_back(e.name);
+    return v;
+  }();
+  return names;
+}
+
+const std::vector<std::string>& known_engine_names() {
   static const std::vector<std::string> names = [] {
     std::vector<std::string> v;
     for (const Entry& e : kEngines) v.push_back(e.name);

@@ -30,10 +30,20 @@ int to_sockaddr(const ListenAddr& a, sockaddr_storage& ss, socklen_t& len) {
   return 0;
 }
 
-int fail(std::string& what, const char* step, const ListenAddr& a) {
-  int err = errno;
-  what = std::string(step) + " " + format_addr(a);
-  return err;
+int fail(Failure& f, const char* step, const ListenAddr& a, const char* detail = "") {
+  f.err = errno;
+  f.step = step;
+  f.target = format_addr(a);
+  f.port = a.port;
+  f.detail = detail;
+  return f.err;
+}
+
+int bad_address(Failure& f, const ListenAddr& a) {
+  f.err = EINVAL;
+  f.step = "address";
+  f.target = a.host;
+  return f.err;
 }
 
 }  // namespace
@@ -43,53 +53,47 @@ std::string format_addr(const ListenAddr& a) {
   return host + ":" + std::to_string(a.port);
 }
 
-int open_listener(const ListenAddr& a, const Config& config, Fd& out, std::string& what) {
+int open_listener(const ListenAddr& a, const Config& config, Fd& out, Failure& failure) {
   sockaddr_storage ss;
   socklen_t len = 0;
-  if (to_sockaddr(a, ss, len)) {
-    what = "parse address " + a.host;
-    return EINVAL;
-  }
+  if (to_sockaddr(a, ss, len)) return bad_address(failure, a);
   Fd fd(::socket(a.family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
-  if (!fd.valid()) return fail(what, "socket", a);
+  if (!fd.valid()) return fail(failure, "socket", a);
   int one = 1;
   if (setsockopt(fd.get(), SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) ||
       setsockopt(fd.get(), SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)))
-    return fail(what, "setsockopt SO_REUSEPORT", a);
+    return fail(failure, "setsockopt", a, "SO_REUSEPORT");
   // Accepted sockets inherit TCP_NODELAY from the listener on Linux: no setsockopt per
   // connection. Responses leave in one write per batch, so Nagle can only add delay.
   if (setsockopt(fd.get(), IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one)))
-    return fail(what, "setsockopt TCP_NODELAY", a);
+    return fail(failure, "setsockopt", a, "TCP_NODELAY");
   if (a.family == AF_INET6) {
     int v6only = a.dual_stack ? 0 : 1;
     if (setsockopt(fd.get(), IPPROTO_IPV6, IPV6_V6ONLY, &v6only, sizeof(v6only)))
-      return fail(what, "setsockopt IPV6_V6ONLY", a);
+      return fail(failure, "setsockopt", a, "IPV6_V6ONLY");
   }
   // --defer-accept: the handshake's last ACK does not wake accept; the first data does (or,
   // with none, a SYN-ACK retransmission once the seconds are up, which the client answers).
   int defer = static_cast<int>(config.defer_accept_s);
   if (defer > 0 && setsockopt(fd.get(), IPPROTO_TCP, TCP_DEFER_ACCEPT, &defer, sizeof(defer)))
-    return fail(what, "setsockopt TCP_DEFER_ACCEPT", a);
+    return fail(failure, "setsockopt", a, "TCP_DEFER_ACCEPT");
   // --fastopen: a client holding a cookie may send its request in the SYN (the kernel also
   // needs net.ipv4.tcp_fastopen & 2 for the server side).
   int tfo = static_cast<int>(config.fastopen);
   if (tfo > 0 && setsockopt(fd.get(), IPPROTO_TCP, TCP_FASTOPEN, &tfo, sizeof(tfo)))
-    return fail(what, "setsockopt TCP_FASTOPEN", a);
-  if (::bind(fd.get(), reinterpret_cast<sockaddr*>(&ss), len)) return fail(what, "bind", a);
-  if (::listen(fd.get(), config.backlog)) return fail(what, "listen", a);
+    return fail(failure, "setsockopt", a, "TCP_FASTOPEN");
+  if (::bind(fd.get(), reinterpret_cast<sockaddr*>(&ss), len)) return fail(failure, "bind", a);
+  if (::listen(fd.get(), config.backlog)) return fail(failure, "listen", a);
   out = std::move(fd);
   return 0;
 }
 
-int probe_listen_addr(ListenAddr& a, std::string& what) {
+int probe_listen_addr(ListenAddr& a, Failure& failure) {
   sockaddr_storage ss;
   socklen_t len = 0;
-  if (to_sockaddr(a, ss, len)) {
-    what = "parse address " + a.host;
-    return EINVAL;
-  }
+  if (to_sockaddr(a, ss, len)) return bad_address(failure, a);
   Fd fd(::socket(a.family, SOCK_STREAM | SOCK_CLOEXEC, 0));
-  if (!fd.valid()) return fail(what, "socket", a);
+  if (!fd.valid()) return fail(failure, "socket", a);
   int one = 1;
   // SO_REUSEADDR only passes over TIME_WAIT leftovers, never over a listening socket.
   setsockopt(fd.get(), SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
@@ -97,10 +101,10 @@ int probe_listen_addr(ListenAddr& a, std::string& what) {
     int v6only = a.dual_stack ? 0 : 1;
     setsockopt(fd.get(), IPPROTO_IPV6, IPV6_V6ONLY, &v6only, sizeof(v6only));
   }
-  if (::bind(fd.get(), reinterpret_cast<sockaddr*>(&ss), len)) return fail(what, "bind", a);
+  if (::bind(fd.get(), reinterpret_cast<sockaddr*>(&ss), len)) return fail(failure, "bind", a);
   if (a.port == 0) {
     if (getsockname(fd.get(), reinterpret_cast<sockaddr*>(&ss), &len))
-      return fail(what, "getsockname", a);
+      return fail(failure, "getsockname", a);
     a.port = ntohs(ss.ss_family == AF_INET6 ? reinterpret_cast<sockaddr_in6*>(&ss)->sin6_port
                                             : reinterpret_cast<sockaddr_in*>(&ss)->sin_port);
   }

@@ -27,7 +27,7 @@ Server::~Server() {
   join();
 }
 
-int Server::start(Config config, std::unique_ptr<ResponseTable> table, std::string& what) {
+int Server::start(Config config, std::unique_ptr<ResponseTable> table, Failure& failure) {
   _config = std::move(config);
   if (_config.access_log_fd >= 0) {
     // First, so the fd is the log's (closed by it) whatever fails next. The blocking engine's
@@ -39,7 +39,7 @@ int Server::start(Config config, std::unique_ptr<ResponseTable> table, std::stri
     _log->start();
   }
   for (ListenAddr& addr : _config.listen) {
-    if (int err = probe_listen_addr(addr, what)) return err;
+    if (int err = probe_listen_addr(addr, failure)) return err;
   }
   _table_owner = std::move(table);
   _table.store(_table_owner.get(), std::memory_order_release);
@@ -52,7 +52,9 @@ int Server::start(Config config, std::unique_ptr<ResponseTable> table, std::stri
                                                 _table, _epoch, _stats->slot(i), *_gate,
                                                 _log ? &_log->ring(i) : nullptr));
     if ((err = _workers.back()->spawn())) {
-      what = "start worker thread " + std::to_string(i);
+      failure.err = err;
+      failure.step = "thread";
+      failure.worker = static_cast<int>(i);
       _workers.pop_back();
       break;
     }
@@ -61,9 +63,10 @@ int Server::start(Config config, std::unique_ptr<ResponseTable> table, std::stri
   _gate->wait_reports(spawned);
   for (auto& w : _workers) {
     _statuses.push_back(w->status());
-    if (!err && w->status().err) {
-      err = w->status().err;
-      what = "worker " + std::to_string(_statuses.size() - 1) + ": " + w->status().err_what;
+    if (!err && w->status().failure.err) {
+      failure = w->status().failure;
+      failure.worker = static_cast<int>(_statuses.size() - 1);
+      err = failure.err;
     }
   }
   _gate->decide(err == 0);

@@ -41,9 +41,9 @@ class Server {
   Server(const Server&) = delete;
   Server& operator=(const Server&) = delete;
 
-  // JS thread. Returns errno with `what` naming the step (and the worker) that failed; on
+  // JS thread. Returns errno with `failure` naming the step (and the worker) that failed; on
   // success every worker has pinned itself, bound its sockets and is serving.
-  int start(Config config, std::unique_ptr<ResponseTable> table, std::string& what);
+  int start(Config config, std::unique_ptr<ResponseTable> table, Failure& failure);
   void request_stop(StopMode mode);  // never blocks
 
   // JS thread. Publishes a new table at once (one atomic store); the old one is retired and

@@ -89,115 +89,172 @@ bool read_specs(Napi::Object o, const char* key, std::vector<ResponseSpec>& out)
   return true;
 }
 
-bool read_config(Napi::Object o, Config& c) {
-  Napi::Env env = o.Env();
-  Napi::Array cpus, listen;
-  if (!get_array(o, "cpus", cpus) || !get_array(o, "listen", listen)) return false;
-  for (uint32_t i = 0; i < cpus.Length(); i++) {
-    Napi::Value v = cpus.Get(i);
-    if (!v.IsNumber()) return fail_type(env, "cpus must hold numbers");
-    c.cpus.push_back(v.As<Napi::Number>().Int32Value());
+// One reader per field type of VW_CONFIG_FIELDS/VW_LIMITS_FIELDS: a wrong JS type is a
+// TypeError naming the key (the launcher checked the values; this guards the seam).
+bool read_field(Napi::Object o, const char* key, bool& out) {
+  Napi::Value v = o.Get(key);
+  if (!v.IsBoolean()) return fail_type(o.Env(), std::string(key) + " must be a boolean");
+  out = v.As<Napi::Boolean>().Value();
+  return true;
+}
+
+bool read_field(Napi::Object o, const char* key, uint32_t& out) { return get_u32(o, key, out); }
+
+bool read_field(Napi::Object o, const char* key, uint64_t& out) {
+  Napi::Value v = o.Get(key);
+  if (!v.IsNumber()) return fail_type(o.Env(), std::string(key) + " must be a number");
+  double d = v.As<Napi::Number>().DoubleValue();
+  if (d < 0 || d > 9007199254740991.0) return fail_type(o.Env(), std::string(key) + " out of range");
+  out = static_cast<uint64_t>(d);
+  return true;
+}
+
+bool read_field(Napi::Object o, const char* key, int& out) {
+  Napi::Value v = o.Get(key);
+  if (!v.IsNumber()) return fail_type(o.Env(), std::string(key) + " must be a number");
+  double d = v.As<Napi::Number>().DoubleValue();
+  if (d < -2147483648.0 || d > 2147483647.0) return fail_type(o.Env(), std::string(key) + " out of range");
+  out = static_cast<int>(d);
+  return true;
+}
+
+bool read_field(Napi::Object o, const char* key, std::string& out) { return get_string(o, key, out); }
+
+bool read_field(Napi::Object o, const char* key, Policy& out) {
+  std::string name;
+  if (!get_string(o, key, name)) return false;
+  if (!policy_from_name(name, out)) return fail_type(o.Env(), std::string(key) + ": unknown policy " + name);
+  return true;
+}
+
+// { mode: "auto" | "fixed" | "off", boundUs }
+bool read_field(Napi::Object o, const char* key, CoalesceConfig& out) {
+  Napi::Value v = o.Get(key);
+  if (!v.IsObject()) return fail_type(o.Env(), std::string(key) + " must be an object { mode, boundUs }");
+  Napi::Object c = v.As<Napi::Object>();
+  std::string mode;
+  if (!get_string(c, "mode", mode) || !get_u32(c, "boundUs", out.bound_us)) return false;
+  if (mode == "off") out.mode = CoalesceMode::off;
+  else if (mode == "fixed") out.mode = CoalesceMode::fixed;
+  else if (mode == "auto") out.mode = CoalesceMode::adaptive;
+  else return fail_type(o.Env(), std::string(key) + ".mode: auto, fixed or off");
+  return true;
+}
+
+bool read_field(Napi::Object o, const char* key, std::vector<int>& out) {
+  Napi::Array a;
+  if (!get_array(o, key, a)) return false;
+  for (uint32_t i = 0; i < a.Length(); i++) {
+    Napi::Value v = a.Get(i);
+    if (!v.IsNumber()) return fail_type(o.Env(), std::string(key) + " must hold numbers");
+    out.push_back(v.As<Napi::Number>().Int32Value());
   }
-  auto read_addrs = [&](Napi::Array arr, std::vector<ListenAddr>& out) {
-    for (uint32_t i = 0; i < arr.Length(); i++) {
-      Napi::Value v = arr.Get(i);
-      if (!v.IsObject()) return fail_type(env, "listen and proxy entries must be objects");
-      Napi::Object l = v.As<Napi::Object>();
-      ListenAddr a;
-      uint32_t family = 0, port = 0;
-      if (!get_u32(l, "family", family) || !get_string(l, "host", a.host) ||
-          !get_u32(l, "port", port))
-        return false;
-      a.family = family == 6 ? AF_INET6 : AF_INET;
-      a.port = static_cast<uint16_t>(port);
-      a.dual_stack = l.Get("dualStack").ToBoolean().Value();
-      out.push_back(a);
-    }
-    return true;
-  };
-  if (!read_addrs(listen, c.listen)) return false;
-  Napi::Array proxy;
-  if (!get_array(o, "proxy", proxy) || !read_addrs(proxy, c.proxy)) return false;
-  if (!get_u32(o, "proxyConns", c.proxy_conns) ||
-      !get_u32(o, "proxyTimeoutMs", c.proxy_timeout_ms))
-    return false;
-  c.proxy_fresh = o.Get("proxyFresh").ToBoolean().Value();
-  Napi::Array allow;
-  if (!get_array(o, "allow", allow)) return false;
-  for (uint32_t i = 0; i < allow.Length(); i++) {
-    Napi::Value v = allow.Get(i);
-    if (!v.IsObject()) return fail_type(env, "allow entries must be objects");
+  return true;
+}
+
+// [{ family: 4 | 6, host, port, dualStack }]
+bool read_field(Napi::Object o, const char* key, std::vector<ListenAddr>& out) {
+  Napi::Array arr;
+  if (!get_array(o, key, arr)) return false;
+  for (uint32_t i = 0; i < arr.Length(); i++) {
+    Napi::Value v = arr.Get(i);
+    if (!v.IsObject()) return fail_type(o.Env(), std::string(key) + " entries must be objects");
+    Napi::Object l = v.As<Napi::Object>();
+    ListenAddr a;
+    uint32_t family = 0, port = 0;
+    if (!get_u32(l, "family", family) || !get_string(l, "host", a.host) || !get_u32(l, "port", port) ||
+        !read_field(l, "dualStack", a.dual_stack))
+      return false;
+    a.family = family == 6 ? AF_INET6 : AF_INET;
+    a.port = static_cast<uint16_t>(port);
+    out.push_back(a);
+  }
+  return true;
+}
+
+// [{ bytes: Buffer(16), prefix: 0..128 }]
+bool read_field(Napi::Object o, const char* key, std::vector<Cidr>& out) {
+  Napi::Array arr;
+  if (!get_array(o, key, arr)) return false;
+  for (uint32_t i = 0; i < arr.Length(); i++) {
+    Napi::Value v = arr.Get(i);
+    if (!v.IsObject()) return fail_type(o.Env(), std::string(key) + " entries must be objects");
     Napi::Object e = v.As<Napi::Object>();
     Cidr cidr;
     std::string bytes;
     uint32_t prefix = 0;
     if (!get_string(e, "bytes", bytes) || !get_u32(e, "prefix", prefix)) return false;
-    if (bytes.size() != 16 || prefix > 128) return fail_type(env, "allow: 16 bytes and a prefix up to 128");
+    if (bytes.size() != 16 || prefix > 128)
+      return fail_type(o.Env(), std::string(key) + ": 16 bytes and a prefix up to 128");
     std::memcpy(cidr.addr, bytes.data(), 16);
     cidr.prefix = static_cast<int>(prefix);
-    c.allow.push_back(cidr);
+    out.push_back(cidr);
   }
-  std::string policy;
-  uint32_t priority = 0, backlog = 0;
-  if (!get_string(o, "engine", c.engine)) return false;
-  c.sqpoll = o.Get("sqpoll").ToBoolean().Value();
-  std::string coalesce;
-  if (!get_string(o, "coalesce", coalesce) || !get_u32(o, "coalesceUs", c.coalesce.bound_us))
-    return false;
-  c.coalesce.mode = coalesce == "off"     ? CoalesceMode::off
-                    : coalesce == "fixed" ? CoalesceMode::fixed
-                                          : CoalesceMode::adaptive;
-  if (!get_string(o, "policy", policy) || !get_u32(o, "priority", priority) ||
-      !get_u32(o, "backlog", backlog) || !get_u32(o, "deferAccept", c.defer_accept_s) ||
-      !get_u32(o, "fastopen", c.fastopen))
-    return false;
-  c.policy = policy == "fifo" ? Policy::fifo : policy == "rr" ? Policy::rr : Policy::other;
-  c.priority = static_cast<int>(priority);
-  c.backlog = static_cast<int>(backlog);
-  c.keepalive = o.Get("keepalive").ToBoolean().Value();
-  c.locality = o.Get("locality").ToBoolean().Value();
-  Napi::Value alv = o.Get("accessLog");
+  return true;
+}
+
+// The config object → Config: every field of config.h's X-macro lists under its own name (one
+// flat object: the limits are fields beside the others), then the access log's fd.
+bool read_config(Napi::Object o, Config& c) {
+#define VW_READ(type, name, def) &&read_field(o, #name, c.name)
+#define VW_READ_LIMIT(type, name, def) &&read_field(o, #name, c.limits.name)
+  if (!(true VW_CONFIG_FIELDS(VW_READ) VW_LIMITS_FIELDS(VW_READ_LIMIT))) return false;
+#undef VW_READ
+#undef VW_READ_LIMIT
+  Napi::Value alv = o.Get("access_log");
   if (alv.IsObject()) {  // { fd, owned, format }: the launcher opened the file
     Napi::Object al = alv.As<Napi::Object>();
     uint32_t fd = 0;
     std::string format;
-    if (!get_u32(al, "fd", fd) || !get_string(al, "format", format)) return false;
+    if (!get_u32(al, "fd", fd) || !get_string(al, "format", format) ||
+        !read_field(al, "owned", c.access_log_owned))
+      return false;
     c.access_log_fd = static_cast<int>(fd);
-    c.access_log_owned = al.Get("owned").ToBoolean().Value();
     c.log_combined = format != "common";
+  } else if (!alv.IsNull()) {
+    return fail_type(o.Env(), "access_log must be an object or null");
   }
-  Napi::Value lv = o.Get("limits");
-  if (!lv.IsObject()) return fail_type(env, "limits must be an object");
-  Napi::Object l = lv.As<Napi::Object>();
-  uint32_t max_body = 0;
-  Limits& lim = c.limits;
-  if (!get_u32(l, "maxHeader", lim.max_header) || !get_u32(l, "maxBody", max_body) ||
-      !get_u32(l, "maxConns", lim.max_conns) ||
-      !get_u32(l, "headerTimeoutMs", lim.header_timeout_ms) ||
-      !get_u32(l, "idleTimeoutMs", lim.idle_timeout_ms) ||
-      !get_u32(l, "lingerTimeoutMs", lim.linger_timeout_ms) ||
-      !get_u32(l, "drainTimeoutMs", lim.drain_timeout_ms))
-    return false;
-  lim.max_body = max_body;
   return true;
 }
 
-const char* policy_name(Policy p) {
-  switch (p) {
-    case Policy::fifo: return "SCHED_FIFO";
-    case Policy::rr: return "SCHED_RR";
-    case Policy::other: break;
-  }
-  return "SCHED_OTHER";
+// The keys read_config reads, in order (configFields(): the launcher's tests hold them against
+// the flag table).
+const std::vector<std::string>& config_fields() {
+  static const std::vector<std::string> names = {
+#define VW_NAME(type, name, def) #name,
+      VW_CONFIG_FIELDS(VW_NAME) VW_LIMITS_FIELDS(VW_NAME)
+#undef VW_NAME
+  };
+  return names;
 }
 
-Napi::Object error_value(Napi::Env env, int err, const std::string& what) {
+Napi::Array string_array(Napi::Env env, const std::vector<std::string>& names) {
+  Napi::Array a = Napi::Array::New(env, names.size());
+  for (size_t i = 0; i < names.size(); i++) a.Set(static_cast<uint32_t>(i), names[i]);
+  return a;
+}
+
+// A failure as JS gets it: { ok: false, errno, message, step, worker, target, port, detail },
+// worker and port null when they do not apply (NativeFailure in src/native.ts).
+Napi::Object error_value(Napi::Env env, const Failure& f) {
   Napi::Object r = Napi::Object::New(env);
   r.Set("ok", false);
-  r.Set("errno", err);
-  r.Set("message", std::strerror(err));
-  r.Set("what", what);
+  r.Set("errno", f.err);
+  r.Set("message", std::strerror(f.err));
+  r.Set("step", f.step);
+  r.Set("worker", f.worker >= 0 ? Napi::Value(Napi::Number::New(env, f.worker)) : env.Null());
+  r.Set("target", f.target);
+  r.Set("port", f.port >= 0 ? Napi::Value(Napi::Number::New(env, f.port)) : env.Null());
+  r.Set("detail", f.detail);
   return r;
+}
+
+Napi::Object table_failure(Napi::Env env, const std::string& bad) {
+  Failure f;
+  f.err = EINVAL;
+  f.step = "table";
+  f.detail = bad;
+  return error_value(env, f);
 }
 
 // ---- exported functions ----
@@ -206,7 +263,12 @@ Napi::Object error_value(Napi::Env env, int err, const std::string& what) {
 Napi::Value js_allowed_cpus(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   std::vector<int> cpus;
-  if (int err = allowed_cpus(cpus)) return error_value(env, err, "sched_getaffinity");
+  if (int err = allowed_cpus(cpus)) {
+    Failure f;
+    f.err = err;
+    f.step = "affinity";
+    return error_value(env, f);
+  }
   Napi::Array a = Napi::Array::New(env, cpus.size());
   for (size_t i = 0; i < cpus.size(); i++) a.Set(static_cast<uint32_t>(i), cpus[i]);
   return a;
@@ -246,7 +308,7 @@ Napi::Value js_stats_layout(const Napi::CallbackInfo& info) {
   return r;
 }
 
-// start(config, table): { ok: true, handle, workers, listen, stats } or { ok: false, errno, ... }
+// start(config, table): { ok: true, handle, workers, listen, stats } or a failure (error_value)
 Napi::Value js_start(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   if (info.Length() < 2 || !info[0].IsObject() || !info[1].IsObject()) {
@@ -265,13 +327,12 @@ Napi::Value js_start(const Napi::CallbackInfo& info) {
   }
   auto table = std::make_unique<ResponseTable>();
   std::string bad = table->build(routes, errors);
-  if (!bad.empty()) return error_value(env, EINVAL, "response table: " + bad);
+  if (!bad.empty()) return table_failure(env, bad);
 
   auto handle = std::make_unique<Handle>();
   handle->server = std::make_unique<Server>();
-  std::string what;
-  if (int err = handle->server->start(std::move(config), std::move(table), what))
-    return error_value(env, err, what);
+  Failure failure;
+  if (handle->server->start(std::move(config), std::move(table), failure)) return error_value(env, failure);
 
   Server& s = *handle->server;
   Napi::Array workers = Napi::Array::New(env);
@@ -282,7 +343,7 @@ Napi::Value js_start(const Napi::CallbackInfo& info) {
     w.Set("cpu", st.cpu);
     w.Set("getcpu", st.getcpu);
     w.Set("tid", st.tid);
-    w.Set("policy", policy_name(st.policy));
+    w.Set("policy", policy_sched_name(st.policy));
     w.Set("priority", st.priority);
     w.Set("rtErrno", st.rt_errno);
     w.Set("rtMessage", st.rt_errno ? std::strerror(st.rt_errno) : "");
@@ -322,13 +383,13 @@ Napi::Value js_start(const Napi::CallbackInfo& info) {
 }
 
 // engines(): string[]: the engines this build has (uring only when built with liburing).
-Napi::Value js_engines(const Napi::CallbackInfo& info) {
-  Napi::Env env = info.Env();
-  const std::vector<std::string>& names = engine_names();
-  Napi::Array a = Napi::Array::New(env, names.size());
-  for (size_t i = 0; i < names.size(); i++) a.Set(static_cast<uint32_t>(i), names[i]);
-  return a;
-}
+Napi::Value js_engines(const Napi::CallbackInfo& info) { return string_array(info.Env(), engine_names()); }
+
+// allEngines(): string[]: every engine vw knows, built or not, in engines.cc's order.
+Napi::Value js_all_engines(const Napi::CallbackInfo& info) { return string_array(info.Env(), known_engine_names()); }
+
+// configFields(): string[]: the keys start() reads from its config (config.h's X-macro lists).
+Napi::Value js_config_fields(const Napi::CallbackInfo& info) { return string_array(info.Env(), config_fields()); }
 
 // trialCpus(cpus, policy, priority): [{cpu, pinErrno, getcpu, rtErrno, policy, priority, tid}]
 Napi::Value js_trial_cpus(const Napi::CallbackInfo& info) {
@@ -340,8 +401,11 @@ Napi::Value js_trial_cpus(const Napi::CallbackInfo& info) {
   Napi::Array in = info[0].As<Napi::Array>();
   std::vector<int> cpus;
   for (uint32_t i = 0; i < in.Length(); i++) cpus.push_back(in.Get(i).ToNumber().Int32Value());
-  std::string p = info[1].As<Napi::String>().Utf8Value();
-  Policy policy = p == "fifo" ? Policy::fifo : p == "rr" ? Policy::rr : Policy::other;
+  Policy policy = Policy::other;
+  if (!policy_from_name(info[1].As<Napi::String>().Utf8Value(), policy)) {
+    fail_type(env, "trialCpus: unknown policy");
+    return env.Undefined();
+  }
   std::vector<CpuTrial> trials = trial_cpus(cpus, policy, info[2].As<Napi::Number>().Int32Value());
   Napi::Array out = Napi::Array::New(env, trials.size());
   for (size_t i = 0; i < trials.size(); i++) {
@@ -350,7 +414,7 @@ Napi::Value js_trial_cpus(const Napi::CallbackInfo& info) {
     t.Set("pinErrno", trials[i].pin_err);
     t.Set("getcpu", trials[i].getcpu);
     t.Set("rtErrno", trials[i].rt_err);
-    t.Set("policy", policy_name(trials[i].policy));
+    t.Set("policy", policy_sched_name(trials[i].policy));
     t.Set("priority", trials[i].priority);
     t.Set("tid", trials[i].tid);
     out.Set(static_cast<uint32_t>(i), t);
@@ -391,7 +455,7 @@ Napi::Value js_reload(const Napi::CallbackInfo& info) {
     return env.Undefined();
   auto table = std::make_unique<ResponseTable>();
   std::string bad = table->build(routes, errors);
-  if (!bad.empty()) return error_value(env, EINVAL, "response table: " + bad);
+  if (!bad.empty()) return table_failure(env, bad);
   h->server->reload(std::move(table));
   Napi::Object r = Napi::Object::New(env);
   r.Set("ok", true);
@@ -462,6 +526,8 @@ Napi::Object init(Napi::Env env, Napi::Object exports) {
   exports.Set("allowedCpus", Napi::Function::New(env, js_allowed_cpus, "allowedCpus"));
   exports.Set("statsLayout", Napi::Function::New(env, js_stats_layout, "statsLayout"));
   exports.Set("engines", Napi::Function::New(env, js_engines, "engines"));
+  exports.Set("allEngines", Napi::Function::New(env, js_all_engines, "allEngines"));
+  exports.Set("configFields", Napi::Function::New(env, js_config_fields, "configFields"));
   exports.Set("trialCpus", Napi::Function::New(env, js_trial_cpus, "trialCpus"));
   exports.Set("start", Napi::Function::New(env, js_start, "start"));
   exports.Set("reload", Napi::Function::New(env, js_reload, "reload"));

@@ -76,8 +76,9 @@ bool Worker::start_steps() {
   pthread_setname_np(pthread_self(), ("vw-w" + std::to_string(_id)).c_str());
   // Pin before anything else, so every allocation and socket is made on the worker's CPU.
   if (int err = pin_self(_cpu)) {
-    st.err = err;
-    st.err_what = "pin to cpu " + std::to_string(_cpu);
+    st.failure.err = err;
+    st.failure.step = "pin";
+    st.failure.target = std::to_string(_cpu);
     return false;
   }
   if (_config.policy != Policy::other) {
@@ -89,10 +90,7 @@ bool Worker::start_steps() {
   store_relaxed(_stats.cpu, static_cast<uint64_t>(st.getcpu));
   for (const ListenAddr& addr : _config.listen) {
     Fd fd;
-    if (int err = open_listener(addr, _config, fd, st.err_what)) {
-      st.err = err;
-      return false;
-    }
+    if (open_listener(addr, _config, fd, st.failure)) return false;
     _listeners.push_back(std::move(fd));
   }
   return true;
@@ -105,12 +103,15 @@ void Worker::run() {
   std::unique_ptr<Engine> engine;
   if (ok) {
     engine = make_engine(_config.engine, env);
+    Failure& f = _status.failure;
     if (!engine) {
-      _status.err = EINVAL;
-      _status.err_what = "engine " + _config.engine + " is not in this build";
+      f.err = EINVAL;
+      f.step = "engine";
+      f.target = _config.engine;
       ok = false;
-    } else if (int err = engine->prepare(_status.err_what)) {
-      _status.err = err;
+    } else if ((f.err = engine->prepare(f.detail))) {  // the engine names its own step
+      f.step = _config.engine == "uring" ? "uring_setup" : "engine_setup";
+      f.target = _config.engine;
       ok = false;
     }
   }

@@ -6,7 +6,7 @@ import { parseArgs } from "node:util";
 import * as fs from "node:fs";
 import * as path from "node:path";
 
-import { parseListen, resolveConfig, type Config, type Options } from "./config";
+import { resolveConfig, type Config } from "./config";
 import { buildTable } from "./content";
 import { allowedCpus, formatCpuList, selectCpus } from "./cpu";
 import { native } from "./native";
@@ -15,6 +15,9 @@ import { attach, defaultControlPath, requestReload } from "./control";
 import { cpusFacts, cpusReport } from "./cpus-report";
 import { readConfigFile } from "./config-file";
 import { ConfigError, StartError } from "./errors";
+import { argSpec, fileSpec, flagValues, helpLines, optionsFromArgs, shownDefault, type ArgValues } from "./flag-table";
+import { decimal } from "./flag-values";
+import { FLAGS } from "./flags";
 import { LEGEND, LiveView } from "./render";
 import { serve, type ViewOptions } from "./serve";
 
@@ -28,130 +31,14 @@ const HELP = `Usage: vw [options]          serve
 
 A CPU-pinned, real-time HTTP/1.1 server: one SCHED_FIFO worker thread per CPU.
 
-  -p, --port N             port on every address (8085; 0 picks a free one)
-  -a, --listen HOST:PORT   listen here instead (repeatable): 127.0.0.1:8085,
-                           [::1]:8085, *:8085
-  -e, --engine NAME        how workers drive their sockets (same HTTP):
-                           epoll (default), uring (io_uring), poll,
-                           select (fds below 1024), blocking (a thread per
-                           connection)
-      --sqpoll             with --engine uring: a kernel thread polls the
-                           submission queue (its CPU counts as the worker's)
-      --coalesce auto|off|US
-                           hold a busy worker's wake-ups back so requests
-                           are answered in batches (auto: adaptive, at most
-                           250 us; US: a fixed hold in us; off: wake per
-                           ready batch) (default: auto)
-  -w, --workers N          number of workers (default: one per allowed CPU)
-  -c, --cpus LIST          CPUs to pin workers to, e.g. 0-3,6 (default: all)
-      --policy P           fifo | rr | other (default fifo)
-      --priority N         real-time priority 1-99 (default 50)
-      --require-rt         exit if the real-time policy is refused
-      --no-keepalive       close the connection after every response
-      --header-timeout S   close a connection whose request header is not
-                           complete in S seconds (10)
-      --idle-timeout S     close a keep-alive connection idle S seconds (60)
-      --max-header BYTES   request line + headers limit, 431 above (8192)
-      --max-body BYTES     request body limit, 413 above (1048576)
-      --max-conns N        connections per worker; more are closed (65536)
-      --backlog N          listen backlog per worker socket (4096)
-      --defer-accept S     TCP_DEFER_ACCEPT: accept a connection once its
-                           request is there and answer it at once; a client
-                           that sends nothing is accepted only after about
-                           S seconds (default 1; 0 = off)
-      --fastopen N         TCP_FASTOPEN queue length: accept requests sent
-                           in the SYN (needs sysctl net.ipv4.tcp_fastopen
-                           with bit 2 set) (default 0 = off)
-      --access-log PATH    a line per request to PATH (- for stdout),
-                           written by a separate thread from in-memory
-                           rings; SIGUSR1 reopens PATH (default: off)
-      --log-format F       common | combined (default combined)
-      --stats-interval S   live view interval in seconds (1)
-  -q, --quiet              no live view
-      --json               the live view as NDJSON on stdout
-  -v, --verbose            a machine line and lines per worker
-      --locality           count connections whose packets the worker's own
-                           CPU handled (one getsockopt per connection)
-      --metrics ADDR       Prometheus metrics at http://ADDR/metrics; ADDR is
-                           HOST:PORT, or PORT for 127.0.0.1:PORT
-      --control PATH       control socket for vw stats (/tmp/vw-PORT.sock)
-      --allow CIDR         accept connections only from here (repeatable):
-                           10.0.0.0/8, ::1
-  -u, --user NAME          started as root, run as NAME after setup (default:
-                           the sudo user, else nobody; root stays root)
-  -r, --route PATH=TEXT    serve TEXT at PATH (repeatable); PATH=@FILE
-                           serves a file's bytes
-  -d, --dir DIR            serve every file below DIR from memory
-                           (index.html for directories)
-  -H, --header 'N: v'      add a header to 2xx and 304 responses
-                           (repeatable), e.g. 'Cache-Control: max-age=60'
-      --header-always 'N: v'  add a header to every response (repeatable)
-      --max-file-size B    largest file --dir/--route may load (67108864)
-      --max-total B        all bodies together (1073741824)
-      --no-watch           do not reload when a served file changes
-      --proxy HOST:PORT    relay every request to this backend, not the table
-                           (repeatable: round-robin per worker; engines epoll,
-                           poll and select)
-      --proxy-conns N      keep-alive upstream connections per backend per
-                           worker (16)
-      --proxy-fresh        a new upstream connection per request, closed after
-      --proxy-timeout S    504 when the backend has not answered in S s (60)
-      --config FILE        JSON object with the long flags as keys; flags
-                           given here win
-  -h, --help               this text
-  -V, --version            the version
+${helpLines()}
 
 Routes: / /1b /100b /1k /10k /100k /1m (bodies of that many bytes, k = 1024).
 Reload the content with SIGHUP or \`vw reload --port N\` (no request dropped).
 Stop with Ctrl-C or SIGTERM (graceful, 5 s at most); a second signal stops at
 once.`;
 
-const serveSpec = {
-  engine: { type: "string", short: "e" },
-  sqpoll: { type: "boolean" },
-  coalesce: { type: "string" },
-  port: { type: "string", short: "p" },
-  listen: { type: "string", short: "a", multiple: true },
-  workers: { type: "string", short: "w" },
-  cpus: { type: "string", short: "c" },
-  policy: { type: "string" },
-  priority: { type: "string" },
-  "require-rt": { type: "boolean" },
-  "no-keepalive": { type: "boolean" },
-  "header-timeout": { type: "string" },
-  "idle-timeout": { type: "string" },
-  "max-header": { type: "string" },
-  "max-body": { type: "string" },
-  "max-conns": { type: "string" },
-  backlog: { type: "string" },
-  "defer-accept": { type: "string" },
-  fastopen: { type: "string" },
-  "access-log": { type: "string" },
-  "log-format": { type: "string" },
-  "stats-interval": { type: "string" },
-  quiet: { type: "boolean", short: "q" },
-  json: { type: "boolean" },
-  verbose: { type: "boolean", short: "v" },
-  locality: { type: "boolean" },
-  metrics: { type: "string" },
-  control: { type: "string" },
-  allow: { type: "string", multiple: true },
-  user: { type: "string", short: "u" },
-  route: { type: "string", short: "r", multiple: true },
-  dir: { type: "string", short: "d", multiple: true },
-  header: { type: "string", short: "H", multiple: true },
-  "header-always": { type: "string", multiple: true },
-  "max-file-size": { type: "string" },
-  "max-total": { type: "string" },
-  "no-watch": { type: "boolean" },
-  proxy: { type: "string", multiple: true },
-  "proxy-conns": { type: "string" },
-  "proxy-fresh": { type: "boolean" },
-  "proxy-timeout": { type: "string" },
-  config: { type: "string" },
-  help: { type: "boolean", short: "h" },
-  version: { type: "boolean", short: "V" },
-} as const;
+const serveSpec = argSpec();
 
 const statsSpec = {
   port: { type: "string", short: "p" },
@@ -167,14 +54,9 @@ const reloadSpec = {
   help: statsSpec.help,
 } as const;
 
-const cpusSpec = {
-  policy: { type: "string" },
-  priority: { type: "string" },
-  cpus: { type: "string", short: "c" },
-  workers: { type: "string", short: "w" },
-  json: { type: "boolean" },
-  help: { type: "boolean", short: "h" },
-} as const;
+/** vw cpus takes these flags of the table, with the same checks and defaults. */
+const cpusKeys = ["policy", "priority", "cpus", "workers", "json", "help"] as const;
+const cpusSpec = argSpec(cpusKeys);
 
 const STATS_HELP = `Usage: vw stats [--port N | --socket PATH] [--json] [-v]
 
@@ -182,7 +64,7 @@ Attaches to a running vw through its control socket and shows its live view,
 one interval a line, until Ctrl-C (exit 0). When the server stops, says so and
 exits 1.
 
-  -p, --port N        the running vw's port (default 8085): its socket is
+  -p, --port N        the running vw's port (default ${shownDefault(FLAGS.port)}): its socket is
                       /tmp/vw-N.sock
       --socket PATH   the control socket itself (vw --control PATH)
       --json          one JSON object per interval (the keys of vw --json)
@@ -195,7 +77,7 @@ Asks a running vw to rebuild its content (--route, --dir) and swap it in; no
 request is dropped. Prints the server's answer; exit 0 when reloaded, 1 when
 refused or no vw answers.
 
-  -p, --port N        the running vw's port (default 8085): its socket is
+  -p, --port N        the running vw's port (default ${shownDefault(FLAGS.port)}): its socket is
                       /tmp/vw-N.sock
       --socket PATH   the control socket itself (vw --control PATH)
   -h, --help          this text`;
@@ -209,19 +91,13 @@ cgroup quota, isolated CPUs, a trial thread pinned on each allowed CPU with
 the policy asked for, and per network interface the CPUs taking its
 interrupts and its RPS/XPS masks against the workers' CPUs.
 
-      --policy P      the policy to try (default fifo)
-      --priority N    the real-time priority to try, 1-99 (default 50)
-  -c, --cpus LIST     the workers' CPUs to compare with (as vw would pick)
-  -w, --workers N     ... the first N of them
-      --json          the facts (without the network part) as one JSON object
-  -h, --help          this text`;
-
-/** A flag's number, written in decimal only (no hex, no exponent, no blank): 8085, -1, 0.5. */
-function num(flag: string, v: string | undefined): number | undefined {
-  if (v === undefined) return undefined;
-  if (!/^-?(\d+(\.\d*)?|\.\d+)$/.test(v.trim())) throw new ConfigError(`--${flag} ${v}: not a number (write it in decimal, e.g. 8085 or 0.5)`);
-  return Number(v);
-}
+${helpLines(cpusKeys, {
+  policy: "the policy to try: fifo | rr | other",
+  priority: "the real-time priority to try, 1-99",
+  cpus: "the workers' CPUs to compare with (as vw would pick)",
+  workers: "... the first N of them",
+  json: "the facts (without the network part) as one JSON object",
+})}`;
 
 /**
  * Joins a value-taking flag with a value that starts with "-" and is a number (`--port -1`
@@ -255,12 +131,6 @@ function parse<R>(run: () => R, help = "vw --help"): R {
   }
 }
 
-/** --metrics: HOST:PORT, :PORT or PORT (those two on 127.0.0.1). */
-function metricsAddress(text: string): ReturnType<typeof parseListen> {
-  const t = text.trim();
-  return parseListen(/^\d+$/.test(t) ? `127.0.0.1:${t}` : t.replace(/^(?=:)/, "127.0.0.1"), "--metrics");
-}
-
 function version(): string {
   const pkg = JSON.parse(fs.readFileSync(path.join(__dirname, "..", "..", "package.json"), "utf8")) as { version: string };
   return pkg.version;
@@ -273,8 +143,8 @@ function version(): string {
 function serveSetup(args: string[], help = "vw --help"): { config: Config; view: ViewOptions } | number {
   const cli = parse(() => parseArgs({ args: joinNegative(args, serveSpec), options: serveSpec, strict: true, allowPositionals: false }).values, help);
   // Flags override the file: each given flag replaces the file's value (lists included).
-  const file = cli.config === undefined ? {} : readConfigFile(cli.config, serveSpec, ["config", "help", "version"]);
-  const v = { ...file, ...cli } as typeof cli;
+  const file = typeof cli.config === "string" ? readConfigFile(cli.config, fileSpec()) : {};
+  const v: ArgValues = { ...file, ...cli };
   if (v.help) {
     console.log(`${HELP}\n\n${LEGEND}`);
     return 0;
@@ -283,59 +153,16 @@ function serveSetup(args: string[], help = "vw --help"): { config: Config; view:
     console.log(version());
     return 0;
   }
-  const options: Options = {
-    engine: v.engine,
-    sqpoll: v.sqpoll,
-    coalesce: v.coalesce,
-    port: num("port", v.port),
-    listen: v.listen,
-    workers: num("workers", v.workers),
-    cpus: v.cpus,
-    policy: v.policy,
-    priority: num("priority", v.priority),
-    requireRt: v["require-rt"],
-    keepalive: v["no-keepalive"] ? false : undefined,
-    headerTimeout: num("header-timeout", v["header-timeout"]),
-    idleTimeout: num("idle-timeout", v["idle-timeout"]),
-    maxHeader: num("max-header", v["max-header"]),
-    maxBody: num("max-body", v["max-body"]),
-    maxConns: num("max-conns", v["max-conns"]),
-    backlog: num("backlog", v.backlog),
-    deferAccept: num("defer-accept", v["defer-accept"]),
-    fastopen: num("fastopen", v.fastopen),
-    accessLog: v["access-log"],
-    logFormat: v["log-format"],
-    locality: v.locality,
-    allow: v.allow,
-    user: v.user,
-    route: v.route,
-    dir: v.dir,
-    header: v.header,
-    headerAlways: v["header-always"],
-    maxFileSize: num("max-file-size", v["max-file-size"]),
-    maxTotal: num("max-total", v["max-total"]),
-    watch: v["no-watch"] ? false : undefined,
-    proxy: v.proxy,
-    proxyConns: num("proxy-conns", v["proxy-conns"]),
-    proxyFresh: v["proxy-fresh"],
-    proxyTimeout: num("proxy-timeout", v["proxy-timeout"]),
-  };
+  const options = optionsFromArgs(v);
   const config = resolveConfig(options);
-  if (config.accessLog?.path === "-" && v.json) {
-    throw new ConfigError("--access-log - and --json both want stdout: give --access-log a file, or drop --json");
-  }
-  const interval = num("stats-interval", v["stats-interval"]) ?? 1;
-  if (!(interval >= 0.1 && interval <= 3600)) {
-    throw new ConfigError(`--stats-interval ${interval}: must be from 0.1 to 3600 seconds`);
-  }
   const view: ViewOptions = {
-    intervalMs: Math.round(interval * 1000),
-    quiet: v.quiet ?? false,
-    json: v.json ?? false,
-    verbose: v.verbose ?? false,
-    metrics: v.metrics === undefined ? undefined : metricsAddress(v.metrics),
-    control: v.control,
-    maxConnsGiven: v["max-conns"] !== undefined,
+    intervalMs: config.statsIntervalMs,
+    quiet: config.quiet,
+    json: config.json,
+    verbose: config.verbose,
+    metrics: config.metrics,
+    control: config.control,
+    maxConnsGiven: options.maxConns !== undefined,
   };
   return { config, view };
 }
@@ -396,9 +223,9 @@ async function statsCommand(args: string[]): Promise<number> {
   return 1;
 }
 
-/** --port of a subcommand: the running vw's port, 1 to 65535 (default 8085). */
+/** --port of a subcommand: the running vw's port, 1 to 65535 (default: vw's --port default). */
 function port(text: string | undefined): number {
-  const p = num("port", text) ?? 8085;
+  const p = text === undefined ? FLAGS.port.def : decimal(text, "--port");
   if (!Number.isInteger(p) || p < 1 || p > 65535) throw new ConfigError(`--port ${text}: must be a whole number from 1 to 65535 (the running vw's port)`);
   return p;
 }
@@ -420,15 +247,8 @@ function cpusCommand(args: string[]): number {
     console.log(CPUS_HELP);
     return 0;
   }
-  const policy = v.policy ?? "fifo";
-  if (policy !== "fifo" && policy !== "rr" && policy !== "other") {
-    throw new ConfigError(`--policy ${policy}: choose fifo, rr or other`);
-  }
-  const priority = num("priority", v.priority) ?? 50;
-  if (!Number.isInteger(priority) || priority < 1 || priority > 99) throw new ConfigError(`--priority ${v.priority}: must be a whole number from 1 to 99`);
-  const workers = num("workers", v.workers);
-  if (workers !== undefined && (!Number.isInteger(workers) || workers < 1)) throw new ConfigError(`--workers ${workers}: must be a whole number from 1`);
-  console.log(v.json ? JSON.stringify(cpusFacts(policy, priority)) : cpusReport(policy, priority, v.cpus, workers));
+  const { policy, priority, cpus, workers, json } = flagValues(optionsFromArgs(v));
+  console.log(json ? JSON.stringify(cpusFacts(policy, priority)) : cpusReport(policy, priority, cpus, workers));
   return 0;
 }
 

@@ -1,11 +1,11 @@
 // config-file.ts: --config FILE: a JSON object whose keys are the long flags ("port",
-// "max-conns", "route": [...]). Flags given on the command line override it.
+// "max-conns", "route": [...]), the keys the flag table allows (flag-table.ts fileSpec()).
+// Flags given on the command line override it.
 import * as fs from "node:fs";
 
 import { ConfigError } from "./errors";
 
-type Spec = Record<string, { type: "string" | "boolean"; multiple?: boolean }>;
-export type FlagValues = Record<string, string | boolean | string[] | undefined>;
+import type { ArgSpec, ArgValues } from "./flag-table";
 
 function distance(a: string, b: string): number {
   const d = Array.from({ length: a.length + 1 }, (_, i) => [i, ...Array<number>(b.length).fill(0)]);
@@ -22,8 +22,12 @@ export function closest(key: string, known: string[]): string {
   return known.reduce((best, k) => (distance(key, k) < distance(key, best) ? k : best), known[0]);
 }
 
-/** Reads FILE against the flag spec; every problem is one ConfigError naming the file. */
-export function readConfigFile(file: string, spec: Spec, exclude: string[]): FlagValues {
+/**
+ * Reads FILE against `spec` (the keys a file may hold, by flag name) into values shaped like
+ * parseArgs' (strings, booleans, string lists). Every problem is one ConfigError naming the file:
+ * unreadable, not one JSON object, an unknown key (with the closest known one), a wrong type.
+ */
+export function readConfigFile(file: string, spec: Record<string, ArgSpec>): ArgValues {
   let raw: unknown;
   try {
     raw = JSON.parse(fs.readFileSync(file, "utf8"));
@@ -44,11 +48,11 @@ export function readConfigFile(file: string, spec: Spec, exclude: string[]): Fla
   if (typeof raw !== "object" || raw === null || Array.isArray(raw)) {
     throw new ConfigError(`--config ${file}: must hold one JSON object, e.g. {"port": 8085}`);
   }
-  const known = Object.keys(spec).filter((k) => !exclude.includes(k));
-  const out: FlagValues = {};
+  const known = Object.keys(spec);
+  const out: ArgValues = {};
   for (const [key, value] of Object.entries(raw as Record<string, unknown>)) {
-    const s = spec[key];
-    if (!s || exclude.includes(key)) {
+    const s = Object.hasOwn(spec, key) ? spec[key] : undefined;
+    if (!s) {
       throw new ConfigError(`--config ${file}: unknown key "${key}"; did you mean "${closest(key, known)}"?`);
     }
     const bad = (want: string): never => {

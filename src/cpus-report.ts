@@ -8,6 +8,7 @@ import * as os from "node:os";
 import { allowedCpus, formatCpuList, parseCpuList, selectCpus } from "./cpu";
 import { native } from "./native";
 import { netReport } from "./netirq";
+import { errnoName } from "./errors";
 
 function read(file: string): string | undefined {
   try {
@@ -121,7 +122,7 @@ export function cpusReport(policy: "fifo" | "rr" | "other" = "fifo", priority = 
   ];
   for (const t of f.trials) {
     const pin = t.pin_errno ? `  pin failed (errno ${t.pin_errno})` : "";
-    const rt = t.rt_errno ? `  ${f.realtime.policy} refused (${t.rt_errno === 1 ? "EPERM" : `errno ${t.rt_errno}`})` : "";
+    const rt = t.rt_errno ? `  ${f.realtime.policy} refused (${errnoName(t.rt_errno)})` : "";
     const prio = t.policy === "SCHED_OTHER" ? "" : ` ${t.priority}`;
     lines.push(`thread ${t.thread} -> cpu ${t.cpu} (getcpu ${t.getcpu})  ${t.policy}${prio}${pin}${rt}`);
   }

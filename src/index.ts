@@ -1,13 +1,13 @@
 // index.ts: the public API: start a server from a config, read its stats, stop it.
 import * as fs from "node:fs";
-import * as util from "node:util";
 
 import { buildTable } from "./content";
 import type { Config } from "./config";
 import { toNative } from "./config";
 import { allowedCpus, selectCpus } from "./cpu";
 import { StartError } from "./errors";
-import { native, type NativeBound, type NativeConfig, type NativeFailure, type NativeTable, type NativeWorker, type ServerHandle } from "./native";
+import { native, type NativeBound, type NativeAccessLog, type NativeTable, type NativeWorker, type ServerHandle } from "./native";
+import { describeFailure } from "./start-failure";
 import { StatsReader } from "./stats";
 
 export type { Config, Options } from "./config";
@@ -48,30 +48,6 @@ function openLogFile(file: string): number {
   }
 }
 
-function hint(f: NativeFailure): { code: string; text: string } {
-  const code = f.errno ? util.getSystemErrorName(-f.errno) : "EUNKNOWN";
-  const where = f.what.replace(/^worker \d+: /, "");
-  const port = /:(\d+)$/.exec(where)?.[1];
-  if (where.startsWith("io_uring")) {
-    // ENOSYS, EPERM (kernel.io_uring_disabled, a seccomp filter) or a kernel too old for a feature.
-    return { code, text: `${where}: ${f.message} (${code}); the kernel refused io_uring here: choose another --engine (epoll is the default)` };
-  }
-  switch (code) {
-    case "EADDRINUSE":
-      return { code, text: `${where}: address already in use; is another server on port ${port}? Stop it or choose another --port` };
-    case "EACCES":
-      return { code, text: `${where}: permission denied; ports below 1024 need root (run with sudo) or choose --port 1024 or above` };
-    case "EADDRNOTAVAIL":
-      return { code, text: `${where}: that address is not on this machine; check --listen` };
-    case "EAFNOSUPPORT":
-      return { code, text: `${where}: IPv6 is not available here; use --listen 0.0.0.0:${port ?? "PORT"}` };
-    case "EINVAL":
-      if (where.startsWith("response table")) return { code, text: where };
-      return { code, text: `${where}: invalid (${f.message}); check --cpus and --listen` };
-  }
-  return { code, text: `${where}: ${f.message} (${code})` };
-}
-
 /**
  * Starts the workers. Synchronous: returns once every worker has pinned itself, bound its
  * sockets and is serving (a few milliseconds), or throws StartError with a one-line reason.
@@ -87,14 +63,14 @@ export function start(config: Config, table: NativeTable = buildTable(config.con
   }
   const cpus = selectCpus(allowedCpus(), config.cpus, config.workers);
   const log = config.accessLog;
-  let accessLog: NativeConfig["accessLog"] = null;
+  let accessLog: NativeAccessLog | null = null;
   if (log) {
     accessLog = log.path === "-" ? { fd: 1, owned: false, format: log.format } : { fd: openLogFile(log.path), owned: true, format: log.format };
   }
   const r = native().start(toNative(config, cpus, accessLog), table);
   if (!r.ok) {
-    const h = hint(r);
-    throw new StartError(h.text, h.code);
+    const f = describeFailure(r);
+    throw new StartError(f.text, f.code);
   }
   const handle: ServerHandle = r.handle;
   const stats = new StatsReader(r.stats, r.workers.length);
@@ -124,7 +100,10 @@ export function start(config: Config, table: NativeTable = buildTable(config.con
     },
     reload(table: NativeTable) {
       const r = native().reload(handle, table);
-      if (!r.ok) throw new StartError(hint(r).text, "EINVAL");
+      if (!r.ok) {
+        const f = describeFailure(r);
+        throw new StartError(f.text, f.code);
+      }
       setImmediate(reclaimSoon);
     },
     retired() {

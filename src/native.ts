@@ -1,6 +1,8 @@
 // native.ts: the only file that loads the addon, and the exact shape of what native/vw.cc exports.
 import * as path from "node:path";
 
+import type { NativeFlagValues } from "./flag-table";
+
 export interface NativeListen {
   family: 4 | 6;
   host: string;
@@ -8,39 +10,24 @@ export interface NativeListen {
   dualStack: boolean;
 }
 
-export interface NativeLimits {
-  maxHeader: number;
-  maxBody: number;
-  maxConns: number;
-  headerTimeoutMs: number;
-  idleTimeoutMs: number;
-  lingerTimeoutMs: number;
-  drainTimeoutMs: number;
+/** --access-log as the addon takes it: an fd the launcher opened (owned: the vw-log thread closes it). */
+export interface NativeAccessLog {
+  fd: number;
+  owned: boolean;
+  format: LogFormat;
 }
 
-export interface NativeConfig {
-  engine: string;
-  sqpoll: boolean;
-  coalesce: "auto" | "fixed" | "off";
-  coalesceUs: number; // the most a wake-up is held back, µs
-  cpus: number[];
-  listen: NativeListen[];
-  policy: "fifo" | "rr" | "other";
-  priority: number;
-  keepalive: boolean;
-  locality: boolean;
-  allow: { bytes: Buffer; prefix: number }[];
-  backlog: number;
-  proxy: NativeListen[]; // backends (empty: serve the table)
-  proxyConns: number; // upstream connections per backend per worker
-  proxyFresh: boolean;
-  proxyTimeoutMs: number;
-  deferAccept: number; // TCP_DEFER_ACCEPT seconds on each listener, 0 off
-  fastopen: number; // TCP_FASTOPEN queue length on each listener, 0 off
-  /** --access-log: an fd the launcher opened (owned: the addon's vw-log thread closes it). */
-  accessLog: { fd: number; owned: boolean; format: LogFormat } | null;
-  limits: NativeLimits;
-}
+/**
+ * The config `start()` reads (native/config.h, `VW_CONFIG_FIELDS` and `VW_LIMITS_FIELDS`): every
+ * flag marked `native` in the flag table under its snake_case name (`idle_timeout_ms`: ms,
+ * `defer_accept_s`: s), plus the fields that are not flags.
+ */
+export type NativeConfig = NativeFlagValues & {
+  cpus: number[]; // one worker per entry, pinned to that CPU
+  access_log: NativeAccessLog | null;
+  linger_timeout_ms: number; // draining unread input after a closing response
+  drain_timeout_ms: number; // graceful stop: in-flight responses get this long
+};
 
 export type LogFormat = "common" | "combined";
 
@@ -77,11 +64,32 @@ export interface NativeBound {
   address: string; // "[::]:8085", "127.0.0.1:8085"
 }
 
+/** What failed (native/config.h `Failure`): a listener step, the thread, pinning, the engine, the table. */
+export type FailureStep =
+  | "address"
+  | "socket"
+  | "setsockopt"
+  | "bind"
+  | "listen"
+  | "getsockname"
+  | "thread"
+  | "pin"
+  | "engine"
+  | "engine_setup"
+  | "uring_setup"
+  | "table"
+  | "affinity";
+
+/** A start, reload or allowedCpus failure, in fields (src/start-failure.ts words it). */
 export interface NativeFailure {
   ok: false;
   errno: number;
-  message: string;
-  what: string;
+  message: string; // strerror(errno)
+  step: FailureStep;
+  worker: number | null; // the worker that failed; null before the workers (probe, table)
+  target: string; // what the step worked on: "[::]:80", a CPU number, an engine name; "" if none
+  port: number | null; // a listener's port
+  detail: string; // the socket option, the engine's own step, the table's fault; "" if none
 }
 
 declare const handleBrand: unique symbol;
@@ -145,6 +153,10 @@ export interface NativeAddon {
   allowedCpus(): number[] | NativeFailure;
   /** The engines this build has: uring only when liburing was found at build time. */
   engines(): string[];
+  /** Every engine vw knows, built or not, in its order (native/engines.cc). */
+  allEngines(): string[];
+  /** The fields `start()` reads from its config (native/config.h's X-macro lists), in order. */
+  configFields(): string[];
   trialCpus(cpus: number[], policy: "fifo" | "rr" | "other", priority: number): CpuTrial[];
   statsLayout(): StatsLayout;
   start(config: NativeConfig, table: NativeTable): NativeStarted | NativeFailure;

@@ -14,6 +14,7 @@ import { startedByNpm, watchParent } from "./parent-watch";
 import { dropTarget, dropTo } from "./privileges";
 import { ActivityWindow } from "./activity";
 import { Sampler } from "./sampler";
+import { errnoName } from "./errors";
 
 export interface ViewOptions {
   intervalMs: number;
@@ -69,7 +70,7 @@ function report(server: Server, config: Config, say: (line: string) => void): bo
   const refused = server.workers.find((w) => w.rtErrno !== 0);
   let why: string | undefined;
   if (refused) {
-    const code = refused.rtErrno === 1 ? "EPERM" : `errno ${refused.rtErrno}`;
+    const code = errnoName(refused.rtErrno);
     const wanted = config.policy === "rr" ? "SCHED_RR" : "SCHED_FIFO";
     why = `${wanted} was not granted (${code}: ${refused.rtMessage}): ${rtAdvice(code)}`;
     if (config.requireRt) {

@@ -3,29 +3,34 @@
 import { spawnSync } from "node:child_process";
 import * as path from "node:path";
 
-import { engines } from "../../src/config";
 import { root, vwEnv } from "./server";
 
+/** Every engine vw knows (native/engines.cc), built here or not. */
 export function engineList(): string[] {
-  return [...engines];
+  return addonEngines().known;
 }
 
-let built: string[] | undefined;
+let engines: { built: string[]; known: string[] } | undefined;
 
 /**
- * The engines the addon was built with. Asked of a child process that runs with vw's own
- * environment, so the addon (under `npm run test:asan` the sanitizer build, which needs its
+ * The engines the addon knows and was built with. Asked of a child process that runs with vw's
+ * own environment, so the addon (under `npm run test:asan` the sanitizer build, which needs its
  * runtime preloaded) never loads into the test runner itself.
  */
-export function builtEngines(): string[] {
-  if (built === undefined) {
+function addonEngines(): { built: string[]; known: string[] } {
+  if (engines === undefined) {
     const nativeJs = path.join(root, "dist", "src", "native.js");
-    const script = `process.stdout.write(JSON.stringify(require(${JSON.stringify(nativeJs)}).native().engines()))`;
+    const script = `const a = require(${JSON.stringify(nativeJs)}).native(); process.stdout.write(JSON.stringify({ built: a.engines(), known: a.allEngines() }))`;
     const r = spawnSync(process.execPath, ["-e", script], { encoding: "utf8", env: vwEnv(), timeout: 10000 });
     if (r.status !== 0) throw new Error(`cannot ask the addon which engines it has: ${(r.stderr || r.error?.message || "").trim()}`);
-    built = JSON.parse(r.stdout) as string[];
+    engines = JSON.parse(r.stdout) as { built: string[]; known: string[] };
   }
-  return built;
+  return engines;
+}
+
+/** The engines the addon was built with. */
+export function builtEngines(): string[] {
+  return addonEngines().built;
 }
 
 const reasons = new Map<string, string | undefined>();
