@@ -74,3 +74,13 @@ describe("resolveConfig", () => {
     assert.equal(c.idleTimeoutMs, 2000);
   });
 });
+
+describe("--coalesce under --proxy", () => {
+  it("the default auto turns off for a relay (two hops per request); an explicit value stays", () => {
+    const proxy = ["127.0.0.1:9"];
+    assert.equal(resolveConfig({}).coalesce.mode, "auto");
+    assert.equal(resolveConfig({ proxy }).coalesce.mode, "off");
+    assert.deepEqual(resolveConfig({ proxy, coalesce: "auto" }).coalesce, { mode: "auto", boundUs: 250 });
+    assert.deepEqual(resolveConfig({ proxy, coalesce: "300" }).coalesce, { mode: "fixed", boundUs: 300 });
+  });
+});
