@@ -9,10 +9,10 @@
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { Bench } from "tinybench";
-import * as content from "../src/content";
+import * as content from "../src/content/content";
 import { resolveConfig, start, type Server } from "../src/index";
 import type { NativeTable, ResponseSpec } from "../src/native";
-import { Sampler } from "../src/sampler";
+import { Sampler } from "../src/stats/sampler";
 import { planCpus } from "./lib/cpus";
 import { log, parseFlags, runEntry, startPinned, writeResult } from "./lib/harness";
 import * as proc from "./lib/proc";

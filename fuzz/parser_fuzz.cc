@@ -1,5 +1,5 @@
-// parser_fuzz.cc: libFuzzer harness for the request parser (native/http.cc) and the connection
-// logic on top of it (native/session.cc), built from the addon's own sources by fuzz/run.sh.
+// parser_fuzz.cc: libFuzzer harness for the request parser (native/http/http.cc) and the connection
+// logic on top of it (native/http/session.cc), built from the addon's own sources by fuzz/run.sh.
 //
 // For every input it checks:
 //   1. parse_request over the whole input, for several max_header values, against the same bytes
@@ -23,9 +23,9 @@
 #include <utility>
 #include <vector>
 
-#include "http.h"
-#include "responses.h"
-#include "session.h"
+#include "http/http.h"
+#include "http/responses.h"
+#include "http/session.h"
 
 using namespace vw;
 

@@ -26,8 +26,8 @@ defines=()
 # The addon's own sources: http.cc, session.cc, responses.cc, and every other source binding.gyp
 # lists whose header they include (directly or through other headers), e.g. a helper split out of
 # session.cc. Engine and Node-API files (engine_epoll.cc, vw.cc, ...) are never reached that way.
-gyp_srcs="$(grep -oE '"native/[A-Za-z0-9_]+\.cc"' "$root/binding.gyp" | tr -d '"')"
-srcs=("$root/native/http.cc" "$root/native/session.cc" "$root/native/responses.cc")
+gyp_srcs="$(grep -oE '"native/[A-Za-z0-9_/]+\.cc"' "$root/binding.gyp" | tr -d '"')"
+srcs=("$root/native/http/http.cc" "$root/native/http/session.cc" "$root/native/http/responses.cc")
 includes() {  # the native headers a set of files includes, transitively
   local todo=("$@") seen=" " f h
   while [[ ${#todo[@]} -gt 0 ]]; do
@@ -45,7 +45,7 @@ while :; do
   added=0
   for s in $gyp_srcs; do
     [[ " ${srcs[*]} " == *" $root/$s "* ]] && continue
-    h="$(basename "${s%.cc}").h"
+    h="${s#native/}"; h="${h%.cc}.h"  # as the sources include it: "http/session.h"
     if [[ "$hs" == *" $h "* ]]; then srcs+=("$root/$s"); added=1; fi
   done
   [[ $added == 0 ]] && break
@@ -65,7 +65,7 @@ if ! "$cxx" -fsanitize=fuzzer,address,undefined "$probe" -o "$build/probe" >"$bu
 fi
 
 # Rebuild only when a source or header changed.
-newest="$(ls -t "${srcs[@]}" "$root"/native/*.h "$root/binding.gyp" "$0" 2>/dev/null | head -1)"
+newest="$(ls -t "${srcs[@]}" "$root"/native/*/*.h "$root/binding.gyp" "$0" 2>/dev/null | head -1)"
 if [[ ! -x "$bin" || "$newest" -nt "$bin" ]]; then
   echo "fuzz: building $bin from ${srcs[*]#$root/}"
   "$cxx" "${flags[@]}" "${defines[@]}" "${srcs[@]}" -o "$bin.tmp" || { echo "fuzz: build failed" >&2; exit 2; }

@@ -10,9 +10,9 @@
 #include <memory>
 #include <set>
 
-#include "cpu.h"
-#include "net.h"
-#include "server.h"
+#include "worker/cpu.h"
+#include "worker/net.h"
+#include "worker/server.h"
 
 namespace vw {
 namespace {
@@ -276,7 +276,7 @@ Napi::Value js_allowed_cpus(const Napi::CallbackInfo& info) {
 
 // statsLayout(): { slotBytes, fields: { name: byteOffset }, counters: [{ name, offset, kind,
 // unit, metric, label, help }], latency: { offset, buckets, firstLog2, sumOffset } }, from the
-// X-macro list and the histogram in native/stats.h.
+// X-macro list and the histogram in native/worker/stats.h.
 Napi::Value js_stats_layout(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   Napi::Object fields = Napi::Object::New(env);

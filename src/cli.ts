@@ -7,19 +7,19 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 
 import { resolveConfig, type Config } from "./config";
-import { buildTable } from "./content";
+import { buildTable } from "./content/content";
 import { allowedCpus, formatCpuList, selectCpus } from "./cpu";
 import { native } from "./native";
-import { dropTarget } from "./privileges";
-import { attach, defaultControlPath, requestReload } from "./control";
-import { cpusFacts, cpusReport } from "./cpus-report";
-import { readConfigFile } from "./config-file";
+import { dropTarget } from "./cli/privileges";
+import { attach, defaultControlPath, requestReload } from "./cli/control";
+import { cpusFacts, cpusReport } from "./cli/cpus-report";
+import { readConfigFile } from "./cli/config-file";
 import { ConfigError, StartError } from "./errors";
-import { argSpec, fileSpec, flagValues, helpLines, optionsFromArgs, shownDefault, type ArgValues } from "./flag-table";
-import { decimal } from "./flag-values";
-import { FLAGS } from "./flags";
-import { LEGEND, LiveView } from "./render";
-import { serve, type ViewOptions } from "./serve";
+import { argSpec, fileSpec, flagValues, helpLines, optionsFromArgs, shownDefault, type ArgValues } from "./cli/flag-table";
+import { decimal } from "./cli/flag-values";
+import { FLAGS } from "./cli/flags";
+import { LEGEND, LiveView } from "./stats/render";
+import { serve, type ViewOptions } from "./cli/serve";
 
 const HELP = `Usage: vw [options]          serve
        vw stats [options]    attach to a running vw, show its live figures

@@ -1,13 +1,13 @@
 // config.ts: the flags' values (flag table, flags.ts) → `Config`: the rules between flags and
 // the settings several flags make together, then the addon's view of it. Every problem is one
 // ConfigError sentence that says how to fix it; nothing here touches the system.
-import type { ContentOptions } from "./content";
+import type { ContentOptions } from "./content/content";
 import { ConfigError } from "./errors";
-import { flagValues, nativeValues, type FlagValues, type Options } from "./flag-table";
+import { flagValues, nativeValues, type FlagValues, type Options } from "./cli/flag-table";
 import type { LogFormat, NativeAccessLog, NativeConfig } from "./native";
 
-export type { Options } from "./flag-table";
-export { coalesceAutoBoundUs, parseCoalesce, parseListen, parseProxy, policies, type Coalesce, type Policy } from "./flag-values";
+export type { Options } from "./cli/flag-table";
+export { coalesceAutoBoundUs, parseCoalesce, parseListen, parseProxy, policies, type Coalesce, type Policy } from "./cli/flag-values";
 
 /** Flags that only feed a composite setting below, absent from `Config` as themselves. */
 type Composed = "accessLog" | "logFormat" | "route" | "dir" | "header" | "headerAlways" | "maxFileSize" | "maxTotal";
@@ -82,7 +82,7 @@ export function resolveConfig(o: Options): Config {
 
 /**
  * The addon's view of a config once the CPUs are chosen: every `native` flag under its
- * native/config.h name (derived from the flag table), plus the CPUs, the access log's fd and
+ * native/worker/config.h name (derived from the flag table), plus the CPUs, the access log's fd and
  * the settings that are not flags.
  */
 export function toNative(c: Config, cpus: number[], accessLog: NativeAccessLog | null = null): NativeConfig {

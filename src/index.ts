@@ -1,14 +1,14 @@
 // index.ts: the public API: start a server from a config, read its stats, stop it.
 import * as fs from "node:fs";
 
-import { buildTable } from "./content";
+import { buildTable } from "./content/content";
 import type { Config } from "./config";
 import { toNative } from "./config";
 import { allowedCpus, selectCpus } from "./cpu";
 import { StartError } from "./errors";
 import { native, type NativeBound, type NativeAccessLog, type NativeTable, type NativeWorker, type ServerHandle } from "./native";
 import { describeFailure } from "./start-failure";
-import { StatsReader } from "./stats";
+import { StatsReader } from "./stats/stats";
 
 export type { Config, Options } from "./config";
 export { resolveConfig, parseListen } from "./config";

@@ -1,7 +1,7 @@
 // native.ts: the only file that loads the addon, and the exact shape of what native/vw.cc exports.
 import * as path from "node:path";
 
-import type { NativeFlagValues } from "./flag-table";
+import type { NativeFlagValues } from "./cli/flag-table";
 
 export interface NativeListen {
   family: 4 | 6;
@@ -18,7 +18,7 @@ export interface NativeAccessLog {
 }
 
 /**
- * The config `start()` reads (native/config.h, `VW_CONFIG_FIELDS` and `VW_LIMITS_FIELDS`): every
+ * The config `start()` reads (native/worker/config.h, `VW_CONFIG_FIELDS` and `VW_LIMITS_FIELDS`): every
  * flag marked `native` in the flag table under its snake_case name (`idle_timeout_ms`: ms,
  * `defer_accept_s`: s), plus the fields that are not flags.
  */
@@ -64,7 +64,7 @@ export interface NativeBound {
   address: string; // "[::]:8085", "127.0.0.1:8085"
 }
 
-/** What failed (native/config.h `Failure`): a listener step, the thread, pinning, the engine, the table. */
+/** What failed (native/worker/config.h `Failure`): a listener step, the thread, pinning, the engine, the table. */
 export type FailureStep =
   | "address"
   | "socket"
@@ -104,7 +104,7 @@ export interface NativeStarted {
 }
 
 /**
- * One counter of a worker's stats slot, as native/stats.h declares it: `kind` counter (only
+ * One counter of a worker's stats slot, as native/worker/stats.h declares it: `kind` counter (only
  * grows), gauge (a value now) or internal (feeds other figures only); `unit` count, bytes, us
  * (µs: exported in seconds) or id; `metric` its Prometheus family ("" when internal); `label`
  * "key=value" telling it from the family's other series, or "".
@@ -153,9 +153,9 @@ export interface NativeAddon {
   allowedCpus(): number[] | NativeFailure;
   /** The engines this build has: uring only when liburing was found at build time. */
   engines(): string[];
-  /** Every engine vw knows, built or not, in its order (native/engines.cc). */
+  /** Every engine vw knows, built or not, in its order (native/engine/engines.cc). */
   allEngines(): string[];
-  /** The fields `start()` reads from its config (native/config.h's X-macro lists), in order. */
+  /** The fields `start()` reads from its config (native/worker/config.h's X-macro lists), in order. */
   configFields(): string[];
   trialCpus(cpus: number[], policy: "fifo" | "rr" | "other", priority: number): CpuTrial[];
   statsLayout(): StatsLayout;

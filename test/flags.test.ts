@@ -1,6 +1,6 @@
-// The flag table (src/flags.ts) drives the command line: every entry is in --help with the
+// The flag table (src/cli/flags.ts) drives the command line: every entry is in --help with the
 // default the table gives, every --config key is a flag and goes through the same check, and
-// the fields sent to the addon are exactly the ones native/config.h reads.
+// the fields sent to the addon are exactly the ones native/worker/config.h reads.
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
@@ -8,7 +8,7 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 
-import { argSpec, cliName, fileSpec, flagEntries, nativeName, shownDefault, valueName } from "../src/flag-table";
+import { argSpec, cliName, fileSpec, flagEntries, nativeName, shownDefault, valueName } from "../src/cli/flag-table";
 import { root, runVw, vwEnv } from "./helpers/server";
 
 /** The --help block of each flag: its first line up to the next flag's, blanks squeezed. */
@@ -93,7 +93,7 @@ describe("the flag table", () => {
     assert.match(h.stdout, /--priority N +the real-time priority to try, 1-99 \(default 50\)/);
   });
 
-  it("the addon reads exactly the fields the launcher sends (native/config.h against the table)", () => {
+  it("the addon reads exactly the fields the launcher sends (native/worker/config.h against the table)", () => {
     // In a child, like vw itself: the addon never loads into the test runner (npm run test:asan).
     const js = (f: string): string => JSON.stringify(path.join(root, "dist", "src", f));
     const script = [
@@ -107,6 +107,6 @@ describe("the flag table", () => {
     const { sent, read } = JSON.parse(r.stdout) as { sent: string[]; read: string[] };
     // access_log is read apart (an fd the launcher opened); every other key is an X(...) field.
     assert.deepEqual(sent.filter((k) => k !== "access_log").sort(), [...read].sort());
-    for (const [k, f] of flagEntries) if (f.native) assert.ok(read.includes(nativeName(k)), `native/config.h lacks ${nativeName(k)} (--${k})`);
+    for (const [k, f] of flagEntries) if (f.native) assert.ok(read.includes(nativeName(k)), `native/worker/config.h lacks ${nativeName(k)} (--${k})`);
   });
 });

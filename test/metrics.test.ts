@@ -61,7 +61,7 @@ describe("/metrics", () => {
       assert.doesNotMatch(name, /_total_total$/, `${name}: doubled suffix`);
       if (f.type === "counter") assert.match(name, /_total$/, `${name}: a counter ends in _total`);
       assert.ok(f.help.length >= 20, `${name}: HELP too thin: ${f.help}`);
-      assert.doesNotMatch(f.help, /^Worker counter /, `${name}: placeholder HELP (give it one in native/stats.h)`);
+      assert.doesNotMatch(f.help, /^Worker counter /, `${name}: placeholder HELP (give it one in native/worker/stats.h)`);
     }
     // One family with labels, not a name per class or kind.
     assert.deepEqual(new Set(parseMetrics(text).filter((s) => s.name === "vw_responses_total").map((s) => s.labels.code)), new Set(["2xx", "3xx", "4xx", "5xx"]));

@@ -6,7 +6,7 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 
-import { netReport, parseCpuMask, readNics, transmitOnly } from "../src/netirq";
+import { netReport, parseCpuMask, readNics, transmitOnly } from "../src/cli/netirq";
 import { runVw } from "./helpers/server";
 
 let root = "";

@@ -3,8 +3,8 @@
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 
-import { LEGEND, LiveView, VIEW_WIDTH, summary } from "../src/render";
-import type { Interval, WorkerInterval } from "../src/sampler";
+import { LEGEND, LiveView, VIEW_WIDTH, summary } from "../src/stats/render";
+import type { Interval, WorkerInterval } from "../src/stats/sampler";
 
 const worker: WorkerInterval = {
   id: 127, cpu: 255, tid: 4194304, requests: 98765432, rps: 9876543, conns: 16777216, accepted: 9999999, bytes_out: 9e12,

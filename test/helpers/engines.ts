@@ -5,7 +5,7 @@ import * as path from "node:path";
 
 import { root, vwEnv } from "./server";
 
-/** Every engine vw knows (native/engines.cc), built here or not. */
+/** Every engine vw knows (native/engine/engines.cc), built here or not. */
 export function engineList(): string[] {
   return addonEngines().known;
 }

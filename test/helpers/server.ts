@@ -117,7 +117,7 @@ export function runVw(args: string[], opts: SpawnOptions = {}): Promise<{ code: 
  */
 export function vwEnv(base: NodeJS.ProcessEnv = process.env): NodeJS.ProcessEnv {
   // vw runs as if started directly, even under `npm test`: npm's variables would switch on its
-  // parent watch (src/parent-watch.ts), whose /proc fd would then move the fd baselines.
+  // parent watch (src/cli/parent-watch.ts), whose /proc fd would then move the fd baselines.
   const env: NodeJS.ProcessEnv = { ...base };
   delete env.npm_lifecycle_event;
   const preload = base.VW_TEST_PRELOAD;
