@@ -5,6 +5,7 @@
 // --proxy-fresh, the keep-alive pool's bound, counters; uring and blocking refuse --proxy.
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
+import * as fs from "node:fs";
 import * as net from "node:net";
 
 import { engineSkip } from "./helpers/engines";
@@ -631,5 +632,40 @@ describe("proxy: engines that cannot relay, and bad flags", () => {
     const r = await runVw(["--proxy-fresh", "--listen", "127.0.0.1:0"]);
     assert.equal(r.code, 2);
     assert.match(r.stderr, /need --proxy/);
+  });
+});
+
+/** TIME_WAIT sockets on 127.0.0.1 from /proc/net/tcp: [local port, remote port] each. */
+function timeWaits(): [number, number][] {
+  const out: [number, number][] = [];
+  for (const line of fs.readFileSync("/proc/net/tcp", "utf8").split("\n").slice(1)) {
+    const f = line.trim().split(/\s+/);
+    if (f.length < 4 || f[3] !== "06") continue; // st 06: TIME_WAIT
+    out.push([parseInt(f[1].split(":")[1], 16), parseInt(f[2].split(":")[1], 16)]);
+  }
+  return out;
+}
+
+describe("--proxy-fresh leaves the TIME_WAIT to the backend", () => {
+  it("asks the backend to close, and closes only after the backend's FIN", { timeout: 30000 }, async () => {
+    const backend = await startVw(["--workers", "1", "--policy", "other", "-q"]);
+    const proxy = await startVw(["--workers", "1", "--policy", "other", "-q", "--proxy", `127.0.0.1:${backend.port}`, "--proxy-fresh"]);
+    try {
+      const c = await RawClient.connect(proxy.port);
+      for (let i = 0; i < 40; i++) {
+        c.write(get("/1b"));
+        assert.equal((await readResponse(c)).status, 200);
+      }
+      c.destroy();
+      await sleep(200);
+      const tw = timeWaits();
+      const backendHeld = tw.filter(([local]) => local === backend.port).length;
+      const proxyHeld = tw.filter(([, remote]) => remote === backend.port).length;
+      assert.ok(backendHeld >= 38, `the backend closed first: ${backendHeld} TIME_WAIT on its port`);
+      assert.ok(proxyHeld <= 2, `the proxy closed first ${proxyHeld} times`);
+    } finally {
+      await proxy.stop();
+      await backend.stop();
+    }
   });
 });

@@ -189,7 +189,12 @@ void Relay::start_request(int fd, Exchange& x) {
   x.body_left = x.req_chunked ? 0 : req.content_length;
   x.req_dec = ChunkedDecoder();
   // The request line and fields as received, minus the hop-by-hop ones (RFC 9110 §7.6.1).
-  copy_end_to_end(std::string_view(x.in.data(), pr.consumed), false, {}, x.to_up);
+  // --proxy-fresh asks the backend to close after its response, so the side that closes first,
+  // and keeps the TIME_WAIT, is the backend (as nginx's HTTP/1.0 upstreams do): a proxy that
+  // closed first would soon search a port range full of TIME_WAIT at every connect.
+  copy_end_to_end(std::string_view(x.in.data(), pr.consumed), false,
+                  _cfg.proxy_fresh ? std::string_view("Connection: close\r\n") : std::string_view(),
+                  x.to_up);
   x.in.erase(0, pr.consumed);  // (req's views pointed into it: not used past here)
   c.http.header_started = false;
   c.deadline_ms = kNever;  // the exchange's own deadline governs until the response is out
@@ -344,9 +349,18 @@ void Relay::serve_waiters(uint16_t b) {
   }
 }
 
-void Relay::release_upstream(int ufd, bool reusable) {
+void Relay::release_upstream(int ufd, bool reusable, bool backend_closes) {
   Upstream& u = _ups[static_cast<size_t>(ufd)];
   u.client = -1;
+  if (_cfg.proxy_fresh && backend_closes && !_stopping) {
+    // Wait for the backend's FIN (on_upstream reads it and closes); tick() closes it anyway
+    // after --proxy-timeout. It no longer counts against the backend's connections.
+    u.linger_until = _now + _cfg.proxy_timeout_ms;
+    set_up_watch(ufd, Watch::read);
+    _backends[u.backend].open--;
+    serve_waiters(u.backend);
+    return;
+  }
   if (!reusable || _cfg.proxy_fresh || _stopping) {
     close_upstream(ufd);
     return;
@@ -361,7 +375,9 @@ void Relay::close_upstream(int ufd) {
   Upstream& u = _ups[static_cast<size_t>(ufd)];
   uint16_t b = u.backend;
   Backend& be = _backends[b];
-  if (u.client < 0) {
+  bool lingered = u.linger_until != 0;  // already off the backend's count (release_upstream)
+  u.linger_until = 0;
+  if (u.client < 0 && !lingered) {
     auto it = std::find(be.idle.begin(), be.idle.end(), ufd);
     if (it != be.idle.end()) be.idle.erase(it);
   }
@@ -371,6 +387,7 @@ void Relay::close_upstream(int ufd) {
   Conn& s = _host.slot(ufd);
   s.release_buffers();
   s.state = ConnState::free;
+  if (lingered) return;
   be.open--;
   serve_waiters(b);
 }
@@ -528,7 +545,8 @@ void Relay::response_bytes(int fd, Exchange& x, const char* p, size_t n) {
   if (x.resp_done && x.up >= 0) {  // the backend is done: its connection goes back at once
     int up = x.up;
     x.up = -1;
-    release_upstream(up, x.up_reusable && x.req_done);
+    // A backend that announced its close (as --proxy-fresh asks) is left to close first.
+    release_upstream(up, x.up_reusable && x.req_done, !x.up_reusable);
   }
   flush_client(fd, x);
 }
@@ -697,6 +715,9 @@ bool Relay::in_flight(int fd) const {
 }
 
 void Relay::tick() {
+  for (size_t i = 0; i < _ups.size(); i++) {  // a backend that never closed after its response
+    if (_ups[i].linger_until != 0 && _ups[i].linger_until <= _now) close_upstream(static_cast<int>(i));
+  }
   for (size_t i = 0; i < _ex.size(); i++) {
     Exchange* x = _ex[i].get();
     if (!x || x->phase == Phase::idle || x->deadline > _now) continue;

@@ -78,8 +78,11 @@ class Relay {
   };
   struct Upstream {
     uint16_t backend = 0;
-    int client = -1;  // the client whose exchange uses it; -1: idle in the pool
+    int client = -1;  // the client whose exchange uses it; -1: idle in the pool (or lingering)
     Watch watching = Watch::read;
+    // --proxy-fresh: the response is whole and the backend was asked to close; the connection
+    // waits for its FIN until then (ms), so the TIME_WAIT is the backend's, not ours. 0: not.
+    uint64_t linger_until = 0;
   };
 
   Exchange& ex(int fd);
@@ -100,7 +103,9 @@ class Relay {
   bool update_watches(int fd, Exchange& x);
   void set_up_watch(int ufd, Watch w);
   int connect_backend(uint16_t b);
-  void release_upstream(int ufd, bool reusable);
+  // Back to the pool, or closed; with `backend_closes` (a whole response whose backend said it
+  // closes) under --proxy-fresh, left to the backend to close first (linger_until).
+  void release_upstream(int ufd, bool reusable, bool backend_closes = false);
   void close_upstream(int ufd);
   void serve_waiters(uint16_t b);
   void count_response(uint16_t status);
