@@ -56,3 +56,8 @@ if (force || stale("build/Release/vw.node", ["native", "binding.gyp"])) {
 if (force || stale("dist/src/cli.js", ["src", "test", "bench", "tsconfig.json"])) {
   run(require.resolve("typescript/bin/tsc", { paths: [root] }), ["-p", "."]);
 }
+// The `vw` bin must be executable wherever npm links this package from: npx keeps a link to
+// a local package in its cache, and a fresh checkout at the same path would otherwise be run
+// through a bin npm made executable only in the checkout it first saw.
+const bin = path.join(root, "dist", "src", "cli.js");
+if (fs.existsSync(bin)) fs.chmodSync(bin, 0o755);
