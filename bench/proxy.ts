@@ -12,12 +12,12 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { allowedCpus } from "./lib/cpus";
-import { log, parseFlags, pinSelf, pinnableVw, runEntry, startPinned, writeResult } from "./lib/harness";
+import { log, parseFlags, pickById, pinSelf, pinnableVw, runEntry, startPinned, writeResult } from "./lib/harness";
 import * as perf from "./lib/perf";
 import * as proc from "./lib/proc";
 import { cpuBusy } from "./lib/procstat";
 import { createTopology, netnsProblem, type Topology } from "./lib/netns";
-import { backendCommand, PROXIES, proxyCommand, type ProxySpec } from "./lib/proxies";
+import { backendCommand, PROXIES, proxyCommand } from "./lib/proxies";
 import { markdown, summarise, svg, TARGET, targetLine } from "./lib/proxy-report";
 import { measureProxy, type Run } from "./lib/proxy-run";
 import { schedstatAvailable } from "./lib/taskstat";
@@ -66,16 +66,8 @@ async function main(ctx: { tmpDir: string }): Promise<number> {
     log(`--path must start with /\n${USAGE}`);
     return 2;
   }
-  let wanted: ProxySpec[] = [...PROXIES];
-  if (f.has("--proxies")) {
-    const ids = f.str("--proxies", "").split(",").map((s) => s.trim()).filter((s) => s !== "");
-    const unknown = ids.filter((id) => !PROXIES.some((p) => p.id === id));
-    if (unknown.length > 0 || ids.length === 0) {
-      log(`--proxies: unknown ${unknown.join(",") || "(empty)"} (known: ${PROXIES.map((p) => p.id).join(",")})\n${USAGE}`);
-      return 2;
-    }
-    wanted = PROXIES.filter((p) => ids.includes(p.id));
-  }
+  const wanted = pickById(f, "--proxies", PROXIES, USAGE);
+  if (wanted === null) return 2;
 
   const t0 = Date.now();
   const cli = pinnableVw(which);

@@ -16,7 +16,7 @@ import * as os from "node:os";
 import * as path from "node:path";
 import { native } from "../src/native";
 import { allowedCpus } from "./lib/cpus";
-import { log, mdTable, parseFlags, pinnableVw, runEntry, startPinned, writeResult } from "./lib/harness";
+import { log, mdTable, parseFlags, pickById, pinnableVw, runEntry, startPinned, writeResult } from "./lib/harness";
 import * as perf from "./lib/perf";
 import * as proc from "./lib/proc";
 import { cpuBusy } from "./lib/procstat";
@@ -663,16 +663,8 @@ async function main(ctx: { tmpDir: string }): Promise<number> {
   const durationSec = Math.max(1, Math.round(f.num("--duration", quick ? 3 : 10)));
   const warmupSec = Math.round(f.num("--warmup", quick ? 1 : 2));
   const connections = Math.floor(f.num("--connections", 300));
-  let wanted: ServerSpec[] = [...SERVERS];
-  if (f.has("--servers")) {
-    const ids = f.str("--servers", "").split(",").map((s) => s.trim()).filter((s) => s !== "");
-    const unknown = ids.filter((id) => !SERVERS.some((s) => s.id === id));
-    if (unknown.length > 0 || ids.length === 0) {
-      log(`--servers: unknown ${unknown.join(",") || "(empty)"} (known: ${SERVERS.map((s) => s.id).join(",")})\n${USAGE}`);
-      return 2;
-    }
-    wanted = SERVERS.filter((s) => ids.includes(s.id));
-  }
+  const wanted = pickById(f, "--servers", SERVERS, USAGE);
+  if (wanted === null) return 2;
   const t0 = Date.now();
   const cpus = allowedCpus();
   const ncpu = cpus.length;

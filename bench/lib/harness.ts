@@ -123,6 +123,21 @@ export class UsageError extends Error {
 }
 
 /** Flags for an entry, or the exit code after the usage problem was logged. */
+/**
+ * The entries of `all` that `--FLAG a,b` names by id (all of them without the flag), or null
+ * after logging the unknown ids with `usage` (the caller exits 2).
+ */
+export function pickById<T extends { id: string }>(f: Flags, flag: string, all: readonly T[], usage: string): T[] | null {
+  if (!f.has(flag)) return [...all];
+  const ids = f.str(flag, "").split(",").map((s) => s.trim()).filter((s) => s !== "");
+  const unknown = ids.filter((id) => !all.some((x) => x.id === id));
+  if (unknown.length > 0 || ids.length === 0) {
+    log(`${flag}: unknown ${unknown.join(",") || "(empty)"} (known: ${all.map((x) => x.id).join(",")})\n${usage}`);
+    return null;
+  }
+  return all.filter((x) => ids.includes(x.id));
+}
+
 export function parseFlags(known: Record<string, "number" | "count" | "string" | "switch">, usage: string): Flags | number {
   try {
     return new Flags(process.argv.slice(2), known, usage);

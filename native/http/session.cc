@@ -62,17 +62,6 @@ void log_one(const ServeCtx& ctx, const LogSrc& src, uint16_t status, uint64_t b
                src.head, referer, agent, status, bytes);
 }
 
-void count_status(const ServeCtx& ctx, uint16_t status) {
-  StatsSlot& s = *ctx.stats;
-  bump(s.requests);
-  switch (status / 100) {
-    case 2: bump(s.resp_2xx); break;
-    case 3: bump(s.resp_3xx); break;
-    case 4: bump(s.resp_4xx); break;
-    default: bump(s.resp_5xx); break;
-  }
-}
-
 // Appends one response; false (and nothing appended) when the batch has no room for it.
 // `head` gets the Date at date_off, then `mid` (per-request header lines), then `end`.
 bool append_parts(const ServeCtx& ctx, uint16_t status, std::string_view head, uint32_t date_off,
@@ -94,7 +83,7 @@ bool append_parts(const ServeCtx& ctx, uint16_t status, std::string_view head, u
   } else if (n) {
     out.ref(body.data(), n);  // a slice of the table's body: never copied
   }
-  count_status(ctx, status);
+  count_response(*ctx.stats, status);
   if (ctx.log) log_one(ctx, src, status, n);
   return true;
 }

@@ -104,16 +104,6 @@ Relay::Exchange& Relay::ex(int fd) {
   return *_ex[i];
 }
 
-void Relay::count_response(uint16_t status) {
-  bump(_s.requests);
-  switch (status / 100) {
-    case 2: bump(_s.resp_2xx); break;
-    case 3: bump(_s.resp_3xx); break;
-    case 4: bump(_s.resp_4xx); break;
-    default: bump(_s.resp_5xx); break;
-  }
-}
-
 // ---- the client side ----
 
 void Relay::on_client(int fd, uint32_t ready) {
@@ -633,7 +623,7 @@ void Relay::flush_client(int fd, Exchange& x) {
 }
 
 void Relay::finish(int fd, Exchange& x) {
-  count_response(x.status);
+  count_response(_s, x.status);
   // Server-side latency of a relayed request: its backend's round trip included, to the last
   // response byte offered to the client's socket.
   record_latency(_s, mono_ns() - x.read_ns, 1);

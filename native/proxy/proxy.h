@@ -108,7 +108,6 @@ class Relay {
   void release_upstream(int ufd, bool reusable, bool backend_closes = false);
   void close_upstream(int ufd);
   void serve_waiters(uint16_t b);
-  void count_response(uint16_t status);
 
   const Config& _cfg;
   StatsSlot& _s;

@@ -164,6 +164,17 @@ inline void drop(std::atomic<uint64_t>& c, uint64_t n = 1) {
   c.store(c.load(std::memory_order_relaxed) - n, std::memory_order_relaxed);
 }
 
+// One response sent: `requests` and its status class (vw_responses_total{code}).
+inline void count_response(StatsSlot& s, uint16_t status) {
+  bump(s.requests);
+  switch (status / 100) {
+    case 2: bump(s.resp_2xx); break;
+    case 3: bump(s.resp_3xx); break;
+    case 4: bump(s.resp_4xx); break;
+    default: bump(s.resp_5xx); break;
+  }
+}
+
 // The latency bucket of `ns`: the smallest i with ns <= 2^(kLatencyFirstLog2 + i), or the last.
 inline int latency_bucket_of(uint64_t ns) {
   if (ns <= (1ull << kLatencyFirstLog2)) return 0;
