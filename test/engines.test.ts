@@ -124,8 +124,10 @@ describe("each engine's system-call count agrees with the kernel's", () => {
         const after = await metricValue(mport, "vw_syscalls_total");
         const kernel = Number(/^(\d+),/m.exec(fs.readFileSync(out, "utf8"))?.[1]);
         const ours = after - before;
-        // Only proves perf attached and counted: uring may need well under one call per request.
-        assert.ok(kernel > 200, `perf counted ${kernel}`);
+        // Only proves perf attached and counted: uring may need well under one call per request
+        // (with --coalesce one io_uring_enter can carry a hundred requests: about 150 calls for
+        // the 10,000), so the floor is low; the 2 % agreement below is the test.
+        assert.ok(kernel > 50, `perf counted ${kernel}`);
         const diff = Math.abs(ours - kernel) / kernel;
         t.diagnostic(`${v.name} (${shape}): vw ${ours}, perf ${kernel} (${(diff * 100).toFixed(2)} %), ${(ours / 10000).toFixed(3)} per request`);
         assert.ok(diff <= 0.02, `${v.name}: vw counted ${ours} system calls, the kernel ${kernel} (${(diff * 100).toFixed(2)} %)`);
