@@ -69,7 +69,7 @@ describe("the addon's failures are fields", () => {
       const f = inChild(`
         const { resolveConfig, toNative } = src("config.js");
         const { native } = src("native.js");
-        const { buildTable } = src("content.js");
+        const { buildTable } = src("content/content.js");
         const c = resolveConfig({ listen: ["127.0.0.1:${t.port}"], workers: 1, policy: "other" });
         process.stdout.write(JSON.stringify(native().start(toNative(c, [0], null), buildTable(c.content))));
       `) as NativeFailure;
@@ -88,7 +88,7 @@ describe("the addon's failures are fields", () => {
     const f = inChild(`
       const { resolveConfig, toNative } = src("config.js");
       const { native } = src("native.js");
-      const { buildTable } = src("content.js");
+      const { buildTable } = src("content/content.js");
       const c = resolveConfig({ listen: ["127.0.0.1:0"], policy: "other" });
       const cpus = native().allowedCpus();
       process.stdout.write(JSON.stringify(native().start(toNative(c, [cpus[0], 4095], null), buildTable(c.content))));
