@@ -86,7 +86,7 @@ class ReadinessEngine : public Lifecycle<Backend> {
     _rbuf = std::make_unique<char[]>(kReadBuf);
     if (int err = _timer.open(what)) return err;
     if (!_env.config.proxy.empty()) {  // proxy mode: see the block at the end
-      _relay = std::make_unique<Relay>(_env.config, _env.stats, _sys, _date, _now_ms, _port);
+      _relay = std::make_unique<Relay>(_env.config, _env.stats, _sys, _date, _now_ms, _port, _env.log);
       if (int err = _relay->prepare(what)) return err;
     }
     return 0;

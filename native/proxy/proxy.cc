@@ -44,6 +44,9 @@ struct Relay::Exchange {
   uint64_t body_left = 0;    // request body bytes (Content-Length) still to forward
   uint64_t deadline = 0;     // --proxy-timeout: no progress by then ends the exchange
   uint64_t read_ns = 0;      // when the request was taken from the client's bytes (latency)
+  uint64_t body_out = 0;     // --access-log: response body bytes relayed to the client
+  std::string log_line;      // --access-log: the request line (and, combined, two fields)
+  std::string log_referer, log_agent;
   ChunkedDecoder req_dec;
   BodyFramer body;
   std::string in;     // client bytes not dealt with yet (the next requests)
@@ -54,6 +57,7 @@ struct Relay::Exchange {
 
   void reset_request() {
     status = 0;
+    body_out = 0;
     req_done = head_done = resp_done = up_reusable = sent = reused = replayable = false;
     body_left = 0;
     head.clear();
@@ -64,8 +68,8 @@ struct Relay::Exchange {
 };
 
 Relay::Relay(const Config& cfg, StatsSlot& stats, Sys& sys, const DateCache& date,
-             const uint64_t& now_ms, RelayHost& host)
-    : _cfg(cfg), _s(stats), _sys(sys), _date(date), _now(now_ms), _host(host) {}
+             const uint64_t& now_ms, RelayHost& host, LogRing* log)
+    : _cfg(cfg), _s(stats), _sys(sys), _date(date), _now(now_ms), _host(host), _log(log) {}
 
 Relay::~Relay() = default;
 
@@ -133,6 +137,20 @@ void Relay::read_client(int fd, Exchange& x) {
   }
 }
 
+// --access-log: what finish() will log of this request, kept before its bytes are forwarded.
+// The strings keep their capacity from one request to the next.
+void Relay::keep_for_log(Exchange& x, std::string_view head, const Request* req) {
+  // log_response cuts it at the end of the request line; more than a record holds is not kept.
+  x.log_line.assign(head.data(), std::min(head.size(), sizeof(LogRecord::line) + 8));
+  x.log_referer.clear();
+  x.log_agent.clear();
+  if (!req || !_cfg.log_combined) return;
+  std::string_view f = req->fields, v;
+  if (next_field_value(f, "referer", v)) x.log_referer.assign(v.data(), v.size());
+  f = req->fields;
+  if (next_field_value(f, "user-agent", v)) x.log_agent.assign(v.data(), v.size());
+}
+
 void Relay::start_request(int fd, Exchange& x) {
   const Limits& lim = _cfg.limits;
   Conn& c = _host.slot(fd);
@@ -159,6 +177,8 @@ void Relay::start_request(int fd, Exchange& x) {
   }
   x.reset_request();
   x.read_ns = mono_ns();
+  if (_log) keep_for_log(x, std::string_view(x.in.data(), pr.consumed ? pr.consumed : x.in.size()),
+                         pr.status == Parse::error ? nullptr : &req);
   if (pr.status == Parse::error) {
     bump(_s.parse_errors);
     reply(fd, x, pr.error_status);
@@ -550,6 +570,7 @@ bool Relay::body_bytes(Exchange& x, const char* p, size_t n) {
   BodyFramer::Step st = x.body.feed(p, n);
   if (st.error) return false;
   x.out.append(p, st.consumed);
+  x.body_out += st.consumed;
   if (st.done) {
     x.resp_done = true;
     if (st.consumed < n) x.up_reusable = false;
@@ -627,6 +648,11 @@ void Relay::finish(int fd, Exchange& x) {
   // Server-side latency of a relayed request: its backend's round trip included, to the last
   // response byte offered to the client's socket.
   record_latency(_s, mono_ns() - x.read_ns, 1);
+  if (_log) {  // no system call, no lock: a full ring drops the record and counts it
+    const SessionState& h = _host.slot(fd).http;
+    log_response(*_log, _s, _date.now(), h.peer, h.peer_family, x.log_line, x.log_referer,
+                 x.log_agent, x.status, x.head_request ? 0 : x.body_out);
+  }
   if (x.up >= 0) {
     int up = x.up;
     x.up = -1;
@@ -667,6 +693,7 @@ void Relay::reply(int fd, Exchange& x, uint16_t status) {
                            status, reason, _date.value(), blen);
   x.out.assign(head, static_cast<size_t>(hlen));
   x.out.append(body, static_cast<size_t>(blen));
+  x.body_out = static_cast<uint64_t>(blen);
   x.out_off = 0;
   x.status = status;
   x.deadline = _now + _cfg.proxy_timeout_ms;  // for a client slow to take even this

@@ -15,10 +15,12 @@
 #include <vector>
 
 #include "http/chunked.h"
+#include "http/http.h"
 #include "worker/config.h"
 #include "engine/conn.h"
 #include "http/responses.h"
 #include "worker/stats.h"
+#include "worker/access_log.h"
 #include "worker/sys.h"
 #include "proxy/upstream_http.h"
 
@@ -47,8 +49,9 @@ constexpr uint32_t kRelayReadable = 1, kRelayWritable = 2, kRelayHangup = 4;
 
 class Relay {
  public:
+  // `log`: --access-log's ring of this worker (null without it): a record per response relayed.
   Relay(const Config& cfg, StatsSlot& stats, Sys& sys, const DateCache& date,
-        const uint64_t& now_ms, RelayHost& host);
+        const uint64_t& now_ms, RelayHost& host, LogRing* log);
   ~Relay();  // frees state; the engine closes the fds in its table
   Relay(const Relay&) = delete;
   Relay& operator=(const Relay&) = delete;
@@ -88,6 +91,7 @@ class Relay {
   Exchange& ex(int fd);
   void read_client(int fd, Exchange& x);
   void start_request(int fd, Exchange& x);
+  void keep_for_log(Exchange& x, std::string_view head, const Request* req);
   uint16_t take_body(Exchange& x);
   void dispatch(int fd, Exchange& x);
   void attach(int fd, Exchange& x, int up, bool reused);
@@ -115,6 +119,7 @@ class Relay {
   const DateCache& _date;
   const uint64_t& _now;
   RelayHost& _host;
+  LogRing* _log;
   std::vector<Backend> _backends;
   size_t _next = 0;                            // round-robin position
   bool _stopping = false;
