@@ -60,6 +60,7 @@ class ReadinessEngine : public Lifecycle<Backend> {
       bump(_env.stats.events, static_cast<uint64_t>(n));
       begin_iteration();
       if (!self().b_dispatch(n) || finished()) return;
+      if (_relay) _relay->end_pass();
     }
   }
 

@@ -720,6 +720,8 @@ void Relay::client_closed(int fd) {
   if (up >= 0) close_upstream(up);  // mid-exchange: its framing is unknown, never pooled
 }
 
+void Relay::end_pass() {}
+
 void Relay::begin_graceful() {
   _stopping = true;
   for (Backend& be : _backends)

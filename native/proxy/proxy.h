@@ -63,6 +63,9 @@ class Relay {
   void on_upstream(int fd, uint32_t ready);
   void client_closed(int fd);  // the engine closed client fd (any reason)
   void tick();                 // once a second: --proxy-timeout
+  // The end of an event loop pass (every ready fd of one wait handled): upstream bytes queued
+  // during the pass go out here, one write per upstream connection (--proxy-pipeline).
+  void end_pass();
   // Graceful stop: idle pooled connections close, exchanges in flight finish, then their
   // clients close (the engine closes the other clients).
   void begin_graceful();
