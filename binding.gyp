@@ -45,7 +45,7 @@
       },
       "conditions": [
         ["vw_liburing==1", {
-          "sources": ["native/engine/engine_uring.cc", "native/engine/uring_ring.cc"],
+          "sources": ["native/engine/engine_uring.cc", "native/engine/uring_ring.cc", "native/engine/uring_relay.cc"],
           "defines": ["VW_HAVE_LIBURING"],
           "libraries": ["-luring"]
         }]

@@ -24,6 +24,10 @@
 // Backpressure: while a send is in flight, bytes that arrive are kept (they may hold pipelined
 // requests, answered once the send is done); past 64 KiB kept, the recv is cancelled until the
 // output drains, like the other engines stop reading while a write is pending.
+//
+// --proxy: the relay (proxy.h) reads and writes its client and upstream fds itself; the engine
+// accepts (non-blocking sockets then, no recv posted) and lends it its table and, for interest,
+// oneshot polls (uring_relay.h). The `_relay` lines here are all of it.
 #include <poll.h>
 
 #include <cerrno>
@@ -34,6 +38,7 @@
 #include "engine/coalesce.h"
 #include "engine/input_buffer.h"
 #include "engine/lifecycle.h"
+#include "engine/uring_relay.h"
 #include "engine/uring_ring.h"
 
 namespace vw {
@@ -42,7 +47,10 @@ namespace {
 constexpr size_t kStashMax = kReadBuf;  // input kept while a send is in flight, then recv stops
 
 // user_data: the kind in the low 3 bits. A send is its SendOp's (aligned) address.
-enum Kind : uint64_t { kSend = 0, kRecv = 1, kAccept = 2, kTick = 3, kWake = 4, kIgnore = 5 };
+enum Kind : uint64_t {
+  kSend = 0, kRecv = 1, kAccept = 2, kTick = 3, kWake = 4, kIgnore = 5,
+  kPoll = URingPolls::kPollKind,  // --proxy: a poll for the relay
+};
 constexpr uint64_t kKindMask = 7;
 
 uint64_t recv_tag(int fd, uint32_t gen) {
@@ -99,7 +107,10 @@ class URingEngine final : public Lifecycle<URingEngine> {
   void free_send(SendOp* op);
 
   // ---- the lifecycle's hooks (lifecycle.h) ----
-  void m_table_grew() { _uc.resize(_conns.size()); }
+  void m_table_grew() {
+    _uc.resize(_conns.size());
+    if (_polls) _polls->grow(_conns.size());
+  }
   void m_refuse(int fd) { io_uring_prep_close(_ring.sqe(kIgnore), fd); }
   void m_listen(size_t i, bool on) {
     if (on && !_accepting[i]) arm_accept(i);  // pausing: the ended accept is not posted again
@@ -116,6 +127,38 @@ class URingEngine final : public Lifecycle<URingEngine> {
   }
   void m_lingering(int fd, Conn& c) { maybe_arm_recv(fd, c); }  // read on, discarding
 
+  // ---- proxy mode (--proxy; uring_relay.h) ----
+  void relay_accepted(int fd);
+  void on_poll(int fd, uint32_t gen, int res);
+  void sweep() {
+    Lifecycle::sweep();
+    if (_relay) _relay->tick();
+  }
+  void drain() {
+    if (_relay) _relay->begin_graceful();
+    Lifecycle::drain();
+  }
+  bool m_finishes_itself(int fd) { return _relay && _relay->in_flight(fd); }  // ends it itself
+  struct RelayPort final : RelayHost {
+    explicit RelayPort(URingEngine& engine) : e(engine) {}
+    Conn& slot(int fd) override { return e.slot(fd); }
+    bool admit(int) override { return true; }
+    bool add(int fd) override {
+      e._polls->start(fd);
+      return true;
+    }
+    bool watch(int fd, Watch w) override {
+      e._polls->want(fd, w);
+      return true;
+    }
+    void forget(int fd) override { e._polls->forget(fd, e._conns[static_cast<size_t>(fd)].gen); }
+    void close_client(int fd) override {
+      Conn& c = e.slot(fd);
+      if (is_client(c)) e.close_conn(fd, c);
+    }
+    URingEngine& e;
+  };
+
   URing _ring;
   std::vector<URingConn> _uc;    // indexed by fd, beside the lifecycle's table
   std::vector<bool> _accepting;  // a multishot accept is posted, per listener
@@ -128,6 +171,9 @@ class URingEngine final : public Lifecycle<URingEngine> {
   SendOp* _sends = nullptr;  // every SendOp not yet freed, orphans included
   uint32_t _sends_queued = 0;  // sends prepared since the last wait: their completions come at once
   Coalescer _coalesce;
+  RelayPort _port{*this};
+  std::unique_ptr<URingPolls> _polls;  // null unless --proxy
+  std::unique_ptr<Relay> _relay;       // null unless --proxy
 };
 
 URingEngine::~URingEngine() {
@@ -143,6 +189,12 @@ int URingEngine::prepare(std::string& what) {
   prepare_lifecycle();
   _out = std::make_unique<OutBatch>();
   _accepting.assign(_env.listeners.size(), false);
+  if (!_env.config.proxy.empty()) {
+    _polls = std::make_unique<URingPolls>(_ring, kIgnore);
+    _polls->grow(_conns.size());
+    _relay = std::make_unique<Relay>(_env.config, _env.stats, _sys, _date, _now_ms, _port, _env.log);
+    if (int err = _relay->prepare(what)) return err;
+  }
   return 0;
 }
 
@@ -162,8 +214,9 @@ int URingEngine::wait() {
 void URingEngine::arm_accept(size_t li) {
   // Accepted sockets stay blocking: io_uring then waits for room itself when a send meets a
   // full socket buffer (an O_NONBLOCK socket would complete that send with -EAGAIN instead).
+  // The relay's are not: it reads and writes them itself, after a poll.
   io_uring_prep_multishot_accept(_ring.sqe(kAccept | (li << 3)), _env.listeners[li].get(),
-                                 nullptr, nullptr, SOCK_CLOEXEC);
+                                 nullptr, nullptr, _relay ? SOCK_CLOEXEC | SOCK_NONBLOCK : SOCK_CLOEXEC);
   _accepting[li] = true;
 }
 
@@ -223,6 +276,10 @@ void URingEngine::run() {
       _ring.submit_all();
       return;
     }
+    if (_relay) {
+      _relay->end_pass();
+      _polls->flush(_conns);  // the pass's interest changes, as polls
+    }
   }
 }
 
@@ -268,6 +325,9 @@ void URingEngine::on_cqe(const io_uring_cqe& cqe) {
       return;
     case kIgnore:
       return;
+    case kPoll:
+      on_poll(static_cast<int>((ud >> 3) & 0x1fffffff), static_cast<uint32_t>(ud >> 32), cqe.res);
+      return;
   }
 }
 
@@ -292,7 +352,10 @@ void URingEngine::on_accept(size_t li, int res, bool more) {
     if (admitted(fd, peer)) {
       Conn& c = open_conn(fd, peer);
       _uc[static_cast<size_t>(fd)] = URingConn{};
-      arm_recv(fd, c);
+      if (_relay)
+        relay_accepted(fd);
+      else
+        arm_recv(fd, c);
     }
   } else {
     accept_failed(-res, _env.listeners[li].get());  // a multishot accept retries by itself
@@ -432,12 +495,38 @@ void URingEngine::on_sent(SendOp* op, int res) {
 
 void URingEngine::close_conn(int fd, Conn& c) {
   URingConn& u = _uc[static_cast<size_t>(fd)];
-  // A multishot recv holds the socket open: what is posted on fd is cancelled first.
-  if (u.recv_armed || u.send) _ring.cancel_before(fd, kIgnore);
+  // A multishot recv (or the relay's poll) holds the socket open: what is posted on fd is
+  // cancelled first.
+  if (u.recv_armed || u.send || _relay) _ring.cancel_before(fd, kIgnore);
   io_uring_prep_close(_ring.sqe(kIgnore), fd);
   if (u.send) u.send->orphan = true;  // its completion frees it
   u = URingConn{};
   conn_closed(c);
+  if (_relay) {
+    _polls->reset(fd);
+    _relay->client_closed(fd);  // last: it may grow _conns (c is dead after)
+  }
+}
+
+// ---- proxy mode ----
+
+// Deferred accept: the request is (almost always) there already, so the relay reads it now, as
+// on the readiness engines; from then on it is watched for reading (or as the relay says).
+void URingEngine::relay_accepted(int fd) {
+  _polls->start(fd);
+  if (_env.config.defer_accept_s > 0) _relay->on_client(fd, kRelayReadable);
+}
+
+void URingEngine::on_poll(int fd, uint32_t gen, int res) {
+  size_t i = static_cast<size_t>(fd);
+  // Stale: the fd was closed (its poll cancelled or removed) and the number maybe reused.
+  if (i >= _conns.size() || _conns[i].state == ConnState::free || _conns[i].gen != gen) return;
+  uint32_t ready = _polls->completed(fd, res);
+  if (!ready) return;
+  if (_conns[i].state == ConnState::upstream)
+    _relay->on_upstream(fd, ready);
+  else
+    _relay->on_client(fd, ready);
 }
 
 // ---- the stop ----
