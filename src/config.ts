@@ -56,8 +56,8 @@ export function resolveConfig(o: Options): Config {
   if (v.sqpoll && v.engine !== "uring") {
     throw new ConfigError(`--sqpoll works with --engine uring only (not ${v.engine}); add --engine uring or drop --sqpoll`);
   }
-  if (v.proxy.length > 0 && (v.engine === "uring" || v.engine === "blocking")) {
-    throw new ConfigError(`--proxy works with --engine epoll, poll or select; the ${v.engine} engine cannot relay yet`);
+  if (v.proxy.length > 0 && v.engine === "blocking") {
+    throw new ConfigError("--proxy works with --engine epoll, poll, select or uring; the blocking engine cannot relay (it blocks a thread on each connection)");
   }
   if (v.proxy.length === 0 && (o.proxyConns !== undefined || v.proxyFresh || o.proxyTimeout !== undefined)) {
     throw new ConfigError("--proxy-conns, --proxy-fresh and --proxy-timeout need --proxy HOST:PORT");

@@ -156,7 +156,7 @@ export const FLAGS = {
   proxy: {
     arg: "HOST:PORT",
     list: true,
-    help: "relay every request to this backend, not the table (several: round-robin per worker; engines epoll, poll and select)",
+    help: "relay every request to this backend, not the table (several: round-robin per worker; engines epoll, poll, select and uring)",
     parse: parseProxy,
     native: true,
   },
