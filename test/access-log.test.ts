@@ -222,27 +222,29 @@ describe("--access-log errors", () => {
 });
 
 describe("--access-log under --proxy", () => {
-  it("a line per relayed response: the client's request line, the backend's status, the body bytes relayed, vw's own 502", { timeout: 30000 }, async () => {
-    const backend = await startVw(["--workers", "1", "--quiet"]);
-    const file = path.join(dir, "proxy.log");
-    const proxy = await startVw(["--workers", "1", "--quiet", "--proxy", `127.0.0.1:${backend.port}`, "--access-log", file]);
-    try {
-      await answer(proxy.port, "GET /1k?x=1 HTTP/1.1\r\nHost: a\r\nReferer: http://r/\r\nUser-Agent: ua/1\r\n\r\n");
-      await answer(proxy.port, "GET /nope HTTP/1.1\r\nHost: a\r\n\r\n");
-      await answer(proxy.port, "HEAD /1b HTTP/1.1\r\nHost: a\r\n\r\n");
-      await answer(proxy.port, "GET /1b HTTP/1.1\r\nHost: a\r\nBad Header\r\n\r\n");
-      const got = (await waitLines(file, 4)).map((l) => COMBINED.exec(l));
-      assert.equal(got.length, 4, "four lines");
-      for (const m of got) assert.ok(m, "combined format");
-      const [ok, missing, head, bad] = got as RegExpExecArray[];
-      assert.deepEqual([ok[1], ok[8], ok[9], ok[10], ok[11], ok[12]], ["127.0.0.1", "GET /1k?x=1 HTTP/1.1", "200", "1024", "http://r/", "ua/1"]);
-      assert.deepEqual([missing[8], missing[9]], ["GET /nope HTTP/1.1", "404"]);
-      assert.ok(Number(missing[10]) > 0, "the backend's 404 page, relayed");
-      assert.deepEqual([head[8], head[9], head[10]], ["HEAD /1b HTTP/1.1", "200", "-"]); // no body: "-", as CLF writes 0
-      assert.deepEqual([bad[8], bad[9]], ["GET /1b HTTP/1.1", "400"]);
-    } finally {
-      await proxy.stop();
-      await backend.stop();
-    }
-  });
+  for (const engine of ["epoll", "uring"]) {
+    it(`--engine ${engine}: a line per relayed response: the client's request line, the backend's status, the body bytes relayed, vw's own 502`, { skip: engineSkip(engine) ?? false, timeout: 30000 }, async () => {
+      const backend = await startVw(["--workers", "1", "--quiet"]);
+      const file = path.join(dir, `proxy-${engine}.log`);
+      const proxy = await startVw(["--workers", "1", "--quiet", "--engine", engine, "--proxy", `127.0.0.1:${backend.port}`, "--access-log", file]);
+      try {
+        await answer(proxy.port, "GET /1k?x=1 HTTP/1.1\r\nHost: a\r\nReferer: http://r/\r\nUser-Agent: ua/1\r\n\r\n");
+        await answer(proxy.port, "GET /nope HTTP/1.1\r\nHost: a\r\n\r\n");
+        await answer(proxy.port, "HEAD /1b HTTP/1.1\r\nHost: a\r\n\r\n");
+        await answer(proxy.port, "GET /1b HTTP/1.1\r\nHost: a\r\nBad Header\r\n\r\n");
+        const got = (await waitLines(file, 4)).map((l) => COMBINED.exec(l));
+        assert.equal(got.length, 4, "four lines");
+        for (const m of got) assert.ok(m, "combined format");
+        const [ok, missing, head, bad] = got as RegExpExecArray[];
+        assert.deepEqual([ok[1], ok[8], ok[9], ok[10], ok[11], ok[12]], ["127.0.0.1", "GET /1k?x=1 HTTP/1.1", "200", "1024", "http://r/", "ua/1"]);
+        assert.deepEqual([missing[8], missing[9]], ["GET /nope HTTP/1.1", "404"]);
+        assert.ok(Number(missing[10]) > 0, "the backend's 404 page, relayed");
+        assert.deepEqual([head[8], head[9], head[10]], ["HEAD /1b HTTP/1.1", "200", "-"]); // no body: "-", as CLF writes 0
+        assert.deepEqual([bad[8], bad[9]], ["GET /1b HTTP/1.1", "400"]);
+      } finally {
+        await proxy.stop();
+        await backend.stop();
+      }
+    });
+  }
 });

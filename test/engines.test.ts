@@ -19,7 +19,8 @@ const run = promisify(execFile);
 const GET = "GET /1b HTTP/1.1\r\nHost: x\r\n\r\n";
 
 /** Every engine with the flags that select it; uring also with --sqpoll. */
-const VARIANTS: { name: string; engine: string; args: string[] }[] = engineList().flatMap((e) => [
+type Variant = { name: string; engine: string; args: string[]; proxy?: boolean };
+const VARIANTS: Variant[] = engineList().flatMap((e) => [
   { name: e, engine: e, args: ["--engine", e] },
   ...(e === "uring" ? [{ name: "uring --sqpoll", engine: e, args: ["--engine", e, "--sqpoll"] }] : []),
 ]);
@@ -27,14 +28,16 @@ const VARIANTS: { name: string; engine: string; args: string[] }[] = engineList(
 /**
  * The agreement with perf also with every wait held (--coalesce, fixed): pauses and held enters;
  * and with --access-log, whose records cost the worker no system call (vw-log's own calls are
- * another thread's, which perf -t does not count).
+ * another thread's, which perf -t does not count); and relaying (--proxy, to a second vw), where the
+ * relay's own reads, writes and connects are counted beside the engine's waits.
  */
 const accessLogFile = path.join(os.tmpdir(), `vw-agree-${process.pid}.log`);
 after(() => fs.rmSync(accessLogFile, { force: true }));
-const COUNTED_VARIANTS = [
+const COUNTED_VARIANTS: Variant[] = [
   ...VARIANTS,
   ...["epoll", "poll", "uring"].map((e) => ({ name: `${e} --coalesce 100`, engine: e, args: ["--engine", e, "--coalesce", "100"] })),
   ...["epoll", "uring"].map((e) => ({ name: `${e} --access-log`, engine: e, args: ["--engine", e, "--access-log", accessLogFile] })),
+  ...["epoll", "uring"].map((e) => ({ name: `${e} --proxy`, engine: e, args: ["--engine", e], proxy: true })),
 ];
 
 /** Polls an async condition every 25 ms; throws with `what()` after timeoutMs. */
@@ -101,7 +104,12 @@ describe("each engine's system-call count agrees with the kernel's", () => {
         return;
       }
       const mport = await freePort();
-      const vw = await startVw(["--workers", "1", "--metrics", `127.0.0.1:${mport}`, "--quiet", ...v.args]);
+      const backend = v.proxy ? await startVw(["--workers", "1", "--quiet"]) : undefined;
+      const relay = backend ? ["--proxy", `127.0.0.1:${backend.port}`] : [];
+      const vw = await startVw(["--workers", "1", "--metrics", `127.0.0.1:${mport}`, "--quiet", ...v.args, ...relay]).catch(async (e: Error) => {
+        await backend?.stop();
+        throw e;
+      });
       const out = path.join(os.tmpdir(), `vw-perf-${process.pid}-${v.name.replace(/\W+/g, "-")}.txt`);
       const conc = keepalive ? "100" : "50";
       try {
@@ -140,6 +148,7 @@ describe("each engine's system-call count agrees with the kernel's", () => {
       } finally {
         fs.rmSync(out, { force: true });
         await vw.stop();
+        await backend?.stop();
       }
     });
   }

@@ -128,18 +128,20 @@ describe("server-side latency in the NDJSON intervals", () => {
 });
 
 describe("server-side latency under --proxy", () => {
-  it("counts every relayed request, the backend's round trip included", { timeout: 30000 }, async () => {
-    const backend = await startVw(["--workers", "1", "--quiet"]);
-    const mport = await freePort();
-    const proxy = await startVw(["--workers", "1", "--quiet", "--proxy", `127.0.0.1:${backend.port}`, "--metrics", `127.0.0.1:${mport}`]);
-    try {
-      const sent = await traffic(proxy.port);
-      const text = await settled(mport, sent);
-      assert.equal(requests(text), sent);
-      assert.equal(histogram(text).count, sent, "the histogram counts exactly the requests relayed");
-    } finally {
-      await proxy.stop();
-      await backend.stop();
-    }
-  });
+  for (const engine of ["epoll", "uring"]) {
+    it(`--engine ${engine}: counts every relayed request, the backend's round trip included`, { skip: engineSkip(engine) ?? false, timeout: 30000 }, async () => {
+      const backend = await startVw(["--workers", "1", "--quiet"]);
+      const mport = await freePort();
+      const proxy = await startVw(["--workers", "1", "--quiet", "--engine", engine, "--proxy", `127.0.0.1:${backend.port}`, "--metrics", `127.0.0.1:${mport}`]);
+      try {
+        const sent = await traffic(proxy.port);
+        const text = await settled(mport, sent);
+        assert.equal(requests(text), sent);
+        assert.equal(histogram(text).count, sent, "the histogram counts exactly the requests relayed");
+      } finally {
+        await proxy.stop();
+        await backend.stop();
+      }
+    });
+  }
 });
