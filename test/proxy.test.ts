@@ -372,6 +372,18 @@ for (const engine of ENGINES) {
       await waitFor(() => backend.open.size <= conns, "the upstream of the dropped client closed");
     });
 
+    it("closes the upstream of a client that leaves while the backend is silent", async () => {
+      const c = await connect();
+      const seen = backend.seen.length;
+      c.write(get("/silent"));
+      await waitFor(() => backend.seen.length > seen, "the backend got the request");
+      const conns = backend.open.size;
+      c.destroy();
+      // The relay closes that upstream connection (on uring its posted poll is removed first,
+      // or the socket would stay open): the backend sees the close.
+      await waitFor(() => backend.open.size < conns, "the backend saw its connection close");
+    });
+
     it("resends a GET once when its pooled connection turns out closed, never a POST", async () => {
       const c = await connect();
       c.write(get("/arm-close"));
