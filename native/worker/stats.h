@@ -96,7 +96,11 @@
   X(up_opened, counter, count, "vw_proxy_upstream_connections_total", "",                      \
     "--proxy: upstream connections the worker opened.")                                       \
   X(up_reused, counter, count, "vw_proxy_pooled_requests_total", "",                           \
-    "--proxy: requests sent on a pooled keep-alive upstream connection.")                     \
+    "--proxy: requests sent on an upstream connection opened before (pooled keep-alive, or a "\
+    "--proxy-pipeline connection being filled).")                                             \
+  X(up_pipelined, counter, count, "vw_proxy_pipelined_requests_total", "",                     \
+    "--proxy-pipeline: requests sent on an upstream connection that still owed an answer to "  \
+    "another.")                                                                               \
   X(up_failed, counter, count, "vw_proxy_upstream_failures_total", "",                         \
     "--proxy: upstream failures (refused, reset, closed before or during a response, "        \
     "unparsable).")                                                                           \
