@@ -161,10 +161,12 @@ for (const engine of ENGINES) {
     let origin: VwProcess;
     let vw: VwProcess;
     let originMetrics = 0;
+    let metricsPort = 0;
     before(async () => {
       originMetrics = await freePort();
       origin = await startVw(["--workers", "1", "--policy", "other", "-q", "--metrics", `127.0.0.1:${originMetrics}`]);
-      vw = await startVw(["--engine", engine, "--workers", "1", "--policy", "other", "-q", "--proxy", `127.0.0.1:${origin.port}`, "--proxy-conns", "4", "--proxy-pipeline", "16"]);
+      metricsPort = await freePort();
+      vw = await startVw(["--engine", engine, "--workers", "1", "--policy", "other", "-q", "--proxy", `127.0.0.1:${origin.port}`, "--proxy-conns", "4", "--proxy-pipeline", "16", "--metrics", `127.0.0.1:${metricsPort}`]);
     });
     after(async () => {
       assert.equal((await vw.stop()).code, 0, vw.stderr());
@@ -190,6 +192,7 @@ for (const engine of ENGINES) {
     const many = engine === "select" ? 500 : 1000;
     it(`serves ${many} clients over 4 connections`, async () => {
       const before = await metricValue(originMetrics, "vw_connections_accepted_total");
+      const writesBefore = await metricValue(metricsPort, "vw_proxy_upstream_syscalls_total", { syscall: "write" });
       const cs = await Promise.all(Array.from({ length: many }, () => RawClient.connect(vw.port)));
       try {
         for (const c of cs) c.write(get("/10k"));
@@ -200,6 +203,9 @@ for (const engine of ENGINES) {
       }
       const accepted = (await metricValue(originMetrics, "vw_connections_accepted_total")) - before;
       assert.ok(accepted <= 4, `the origin accepted ${accepted} connections for --proxy-conns 4`);
+      // Requests that arrive together go up together: far fewer writes than requests.
+      const writes = (await metricValue(metricsPort, "vw_proxy_upstream_syscalls_total", { syscall: "write" })) - writesBefore;
+      assert.ok(writes > 0 && writes < many / 2, `${writes} upstream writes for ${many} requests`);
     });
   });
 }

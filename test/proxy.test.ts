@@ -419,7 +419,7 @@ describe("proxy: the instrument", () => {
     assert.equal(opened, 1);
     assert.equal(reused, 4);
     assert.equal(connects, 1);
-    assert.match(vw.stderr(), /proxy: 1 upstream connections opened, 4 requests on pooled ones/);
+    assert.match(vw.stderr(), /proxy: 1 connections opened, 4 requests on pooled ones\n\s+0 pipelined, 0 resent, 0 upstream failures/);
   });
 });
 

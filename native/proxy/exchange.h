@@ -10,7 +10,7 @@
 
 namespace vw {
 
-constexpr size_t kRelayBuf = 64 * 1024;  // one read from either side
+constexpr size_t kRelayBuf = Relay::kRelayBufSize;
 constexpr uint64_t kDownMs = 1000;       // a failed backend is skipped this long
 constexpr uint64_t kNever = UINT64_MAX;  // a deadline the engine's sweep leaves to the relay
 

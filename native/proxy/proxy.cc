@@ -201,7 +201,7 @@ bool Relay::update_watches(Exchange& x) {
 void Relay::flush_up(Exchange& x) {
   for (;;) {
     while (x.to_up_off < x.to_up.size()) {
-      ssize_t n = _sys.write(x.up, x.to_up.data() + x.to_up_off, x.to_up.size() - x.to_up_off);
+      ssize_t n = up_write(x.up, x.to_up.data() + x.to_up_off, x.to_up.size() - x.to_up_off);
       if (n < 0) {
         if (errno == EINTR) continue;
         if (errno == EAGAIN) {
@@ -238,7 +238,7 @@ void Relay::on_upstream(int ufd, uint32_t ready) {
   if (i >= _ups.size()) return;
   Upstream& u = _ups[i];
   if (u.queue.empty()) {  // idle in the pool: the backend closed it (or sent what nobody asked)
-    ssize_t n = _sys.read(ufd, _buf.get(), kRelayBuf);
+    ssize_t n = up_read(ufd);
     if (n < 0 && (errno == EAGAIN || errno == EINTR)) return;
     close_upstream(ufd);
     return;
@@ -258,7 +258,7 @@ void Relay::on_upstream(int ufd, uint32_t ready) {
 // One read from a backend; its bytes are the answers of the exchanges queued on the connection,
 // in order (more than one when pipelined).
 void Relay::read_upstream(int ufd) {
-  ssize_t n = _sys.read(ufd, _buf.get(), kRelayBuf);
+  ssize_t n = up_read(ufd);
   if (n < 0 && (errno == EAGAIN || errno == EINTR)) return;
   if (n <= 0) {
     upstream_ended(ufd);

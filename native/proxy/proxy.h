@@ -50,6 +50,8 @@ constexpr uint32_t kRelayReadable = 1, kRelayWritable = 2, kRelayHangup = 4;
 
 class Relay {
  public:
+  static constexpr size_t kRelayBufSize = 64 * 1024;  // one read from either side
+
   // `log`: --access-log's ring of this worker (null without it): a record per response relayed.
   Relay(const Config& cfg, StatsSlot& stats, Sys& sys, const DateCache& date,
         const uint64_t& now_ms, RelayHost& host, LogRing* log);
@@ -119,6 +121,19 @@ class Relay {
   void close_upstream(int ufd, bool serve_next = true);
   void serve_waiters(uint16_t b);
   bool alive(int ufd, uint32_t gen);  // ufd is still the upstream connection of generation gen
+  // System calls on upstream fds: counted by Sys with the rest, and apart (up_sys_*).
+  ssize_t up_read(int ufd) {
+    bump(_s.up_sys_read);
+    return _sys.read(ufd, _buf.get(), kRelayBufSize);
+  }
+  ssize_t up_write(int ufd, const char* p, size_t n) {
+    bump(_s.up_sys_write);
+    return _sys.write(ufd, p, n);
+  }
+  void up_close(int ufd) {
+    bump(_s.up_sys_close);
+    _sys.close(ufd);
+  }
 
   const Config& _cfg;
   StatsSlot& _s;

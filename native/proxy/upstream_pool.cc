@@ -164,7 +164,7 @@ int Relay::connect_backend(uint16_t b) {
     return -1;
   }
   if (!_host.admit(s)) {  // select: over FD_SETSIZE
-    _sys.close(s);
+    up_close(s);
     bump(_s.up_failed);
     return -1;
   }
@@ -172,7 +172,7 @@ int Relay::connect_backend(uint16_t b) {
   _sys.setsockopt(s, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
   if (_sys.connect(s, reinterpret_cast<const sockaddr*>(&be.addr), be.addr_len) != 0 &&
       errno != EINPROGRESS) {
-    _sys.close(s);
+    up_close(s);
     bump(_s.up_failed);
     be.down_until = _now + kDownMs;
     return -1;
@@ -184,7 +184,7 @@ int Relay::connect_backend(uint16_t b) {
   u.deadline_ms = kNever;  // the engine's sweep leaves it to the relay
   if (!_host.add(s)) {
     u.state = ConnState::free;
-    _sys.close(s);
+    up_close(s);
     bump(_s.up_failed);
     return -1;
   }
@@ -284,7 +284,7 @@ void Relay::close_upstream(int ufd, bool serve_next) {
   u = Upstream();  // (a later connection on this fd starts clean; dirty is off)
   u.backend = b;
   _host.forget(ufd);
-  _sys.close(ufd);
+  up_close(ufd);
   Conn& s = _host.slot(ufd);
   s.release_buffers();
   s.state = ConnState::free;
@@ -350,7 +350,7 @@ void Relay::flush_pipeline(int ufd) {
   Upstream& u = _ups[static_cast<size_t>(ufd)];
   u.dirty = false;
   while (u.out_off < u.out.size()) {
-    ssize_t n = _sys.write(ufd, u.out.data() + u.out_off, u.out.size() - u.out_off);
+    ssize_t n = up_write(ufd, u.out.data() + u.out_off, u.out.size() - u.out_off);
     if (n < 0) {
       if (errno == EINTR) continue;
       if (errno == EAGAIN) {
