@@ -20,6 +20,7 @@
         "native/http/session.cc",
         "native/proxy/proxy.cc",
         "native/proxy/upstream_http.cc",
+        "native/proxy/upstream_pool.cc",
         "native/http/http.cc",
         "native/http/host.cc",
         "native/http/http_date.cc",

@@ -215,7 +215,7 @@ async function main(ctx: { tmpDir: string }): Promise<number> {
   ];
   const md = markdown(summary, runs, { date, setup, notes, skipped, warnings, specs });
   process.stdout.write(md);
-  log(targetLine(summary.target));
+  for (const t of summary.targets) log(targetLine(t, specs));
   const outDir = f.has("--out") ? f.str("--out", "") : path.join(repoRoot(), "bench", "results");
   const json = writeResult(outDir, "proxy.json", rounded({
     meta: { topology: topo === null ? "loopback" : "netns", date, kernel: `${os.type()} ${os.release()}`, node: process.version, cpus, proxyCpu, clientCpus: shared, backendCpu: shared[0], connections, pool, path: urlPath, vwArgs, rounds, durationSec, warmupSec, quick, perf: perfOk, order: "rotated", wallSec },

@@ -59,8 +59,11 @@ export function resolveConfig(o: Options): Config {
   if (v.proxy.length > 0 && v.engine === "blocking") {
     throw new ConfigError("--proxy works with --engine epoll, poll, select or uring; the blocking engine cannot relay (it blocks a thread on each connection)");
   }
-  if (v.proxy.length === 0 && (o.proxyConns !== undefined || v.proxyFresh || o.proxyTimeout !== undefined)) {
-    throw new ConfigError("--proxy-conns, --proxy-fresh and --proxy-timeout need --proxy HOST:PORT");
+  if (v.proxy.length === 0 && (o.proxyConns !== undefined || v.proxyFresh || o.proxyTimeout !== undefined || o.proxyPipeline !== undefined)) {
+    throw new ConfigError("--proxy-conns, --proxy-fresh, --proxy-pipeline and --proxy-timeout need --proxy HOST:PORT");
+  }
+  if (v.proxyFresh && v.proxyPipeline > 1) {
+    throw new ConfigError("--proxy-pipeline needs connections that stay open: drop --proxy-fresh or --proxy-pipeline");
   }
   if (o.accessLog === undefined && o.logFormat !== undefined) throw new ConfigError("--log-format needs --access-log PATH (or - for stdout)");
   if (v.accessLog === "-" && v.json) {

@@ -1,5 +1,5 @@
 // proxies.ts: the proxies `npm run bench:proxy` compares and how each is started: vw --proxy
-// (keep-alive pool), vw --proxy-fresh, nginx proxy_pass with an upstream keepalive pool and
+// (keep-alive pool; and with --proxy-pipeline 16), vw --proxy-fresh, nginx proxy_pass with an upstream keepalive pool and
 // nginx proxy_pass without one; plus the backend they all relay to (vw itself). Only command
 // lines and config files here: starting, pinning and measuring are the entry's.
 import * as fs from "node:fs";
@@ -15,10 +15,13 @@ export interface ProxySpec {
   readonly keepAlive: boolean;
   /** vw only: the nginx proxy it is compared with, round by round */
   readonly peer: string | null;
+  /** vw only: flags beyond --proxy, --proxy-conns (and --proxy-fresh) */
+  readonly vwFlags?: readonly string[];
 }
 
 export const PROXIES: readonly ProxySpec[] = [
   { id: "vw", label: "vw --proxy (pool)", kind: "vw", keepAlive: true, peer: "nginx" },
+  { id: "vw-pipeline", label: "vw --proxy --proxy-pipeline 16 (pool)", kind: "vw", keepAlive: true, peer: "nginx", vwFlags: ["--proxy-pipeline", "16"] },
   { id: "nginx", label: "nginx proxy_pass, keepalive upstream", kind: "nginx", keepAlive: true, peer: null },
   { id: "vw-fresh", label: "vw --proxy-fresh", kind: "vw", keepAlive: false, peer: "nginx-fresh" },
   { id: "nginx-fresh", label: "nginx proxy_pass, no upstream keep-alive", kind: "nginx", keepAlive: false, peer: null },
@@ -57,7 +60,7 @@ export function proxyCommand(spec: ProxySpec, l: ProxyLaunch): { cmd: string; ar
       args: [
         l.cli, "--listen", l.listen, "--workers", "1", "--cpus", String(l.cpu),
         "--proxy", l.backend, "--proxy-conns", String(l.pool), "--quiet",
-        ...(spec.keepAlive ? [] : ["--proxy-fresh"]), ...l.vwArgs,
+        ...(spec.keepAlive ? [] : ["--proxy-fresh"]), ...(spec.vwFlags ?? []), ...l.vwArgs,
       ],
     };
   }

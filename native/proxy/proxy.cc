@@ -1,71 +1,23 @@
-// proxy.cc: the relay declared in proxy.h. Per client connection one exchange at a time:
-// request head (hop-by-hop fields dropped) and body forwarded, response head and body relayed,
-// then the next pipelined request. Bounded: a client is read only while its request needs
-// bytes, a backend only while the client has taken what came before (backpressure both ways).
-#include "proxy/proxy.h"
-
-#include <arpa/inet.h>
-#include <netinet/tcp.h>
-
+// proxy.cc: the relay declared in proxy.h, its client side. Per client connection one exchange
+// at a time: request head (hop-by-hop fields dropped) and body forwarded, response head and
+// body relayed, then the next pipelined request. Bounded: a client is read only while its
+// request needs bytes, a backend only while the client has taken what came before
+// (backpressure both ways). Choosing, pipelining and closing upstream connections is
+// upstream_pool.cc's.
 #include <algorithm>
 #include <cerrno>
-#include <cstring>
+#include <cstdio>
 
-#include "worker/clock.h"
 #include "http/http.h"
+#include "proxy/exchange.h"
+#include "worker/clock.h"
 
 namespace vw {
 namespace {
 
-constexpr size_t kBuf = 64 * 1024;       // one read from either side
 constexpr size_t kMaxHead = 64 * 1024;   // a backend's response head
-constexpr uint64_t kDownMs = 1000;       // a failed backend is skipped this long
-constexpr uint64_t kNever = UINT64_MAX;  // a client's deadline while the relay owns its timing
 
 }  // namespace
-
-struct Relay::Exchange {
-  Phase phase = Phase::idle;
-  Watch cw = Watch::read;  // the client's interest now (engines add clients for reading)
-  int up = -1;             // the upstream connection this exchange uses
-  uint16_t backend = 0;
-  uint16_t status = 0;
-  bool keep = false;         // the client connection stays open after this response
-  bool keepalive10 = false;  // ... for an HTTP/1.0 client that asked for keep-alive
-  bool head_request = false;
-  bool req_chunked = false;
-  bool req_done = false;     // the whole request is in to_up (or already sent)
-  bool head_done = false;    // the final response head was parsed
-  bool resp_done = false;    // the whole response is in out (or already written)
-  bool up_reusable = false;  // the upstream may serve another request afterwards
-  bool sent = false;         // response bytes were queued for the client
-  bool reused = false;       // the upstream came from the pool
-  bool replayable = false;   // GET/HEAD whose whole request is still in to_up (see flush_up)
-  uint64_t body_left = 0;    // request body bytes (Content-Length) still to forward
-  uint64_t deadline = 0;     // --proxy-timeout: no progress by then ends the exchange
-  uint64_t read_ns = 0;      // when the request was taken from the client's bytes (latency)
-  uint64_t body_out = 0;     // --access-log: response body bytes relayed to the client
-  std::string log_line;      // --access-log: the request line (and, combined, two fields)
-  std::string log_referer, log_agent;
-  ChunkedDecoder req_dec;
-  BodyFramer body;
-  std::string in;     // client bytes not dealt with yet (the next requests)
-  std::string to_up;  // request bytes for the backend
-  std::string head;   // a response head still arriving
-  std::string out;    // response bytes for the client
-  size_t to_up_off = 0, out_off = 0;
-
-  void reset_request() {
-    status = 0;
-    body_out = 0;
-    req_done = head_done = resp_done = up_reusable = sent = reused = replayable = false;
-    body_left = 0;
-    head.clear();
-    to_up.clear();
-    out.clear();
-    to_up_off = out_off = 0;
-  }
-};
 
 Relay::Relay(const Config& cfg, StatsSlot& stats, Sys& sys, const DateCache& date,
              const uint64_t& now_ms, RelayHost& host, LogRing* log)
@@ -73,38 +25,13 @@ Relay::Relay(const Config& cfg, StatsSlot& stats, Sys& sys, const DateCache& dat
 
 Relay::~Relay() = default;
 
-int Relay::prepare(std::string& what) {
-  _buf = std::make_unique<char[]>(kBuf);
-  for (const ListenAddr& a : _cfg.proxy) {
-    Backend b;
-    if (a.family == AF_INET6) {
-      auto* sa = reinterpret_cast<sockaddr_in6*>(&b.addr);
-      sa->sin6_family = AF_INET6;
-      sa->sin6_port = htons(a.port);
-      if (inet_pton(AF_INET6, a.host.c_str(), &sa->sin6_addr) != 1) {
-        what = "proxy address " + a.host;
-        return EINVAL;
-      }
-      b.addr_len = sizeof(sockaddr_in6);
-    } else {
-      auto* sa = reinterpret_cast<sockaddr_in*>(&b.addr);
-      sa->sin_family = AF_INET;
-      sa->sin_port = htons(a.port);
-      if (inet_pton(AF_INET, a.host.c_str(), &sa->sin_addr) != 1) {
-        what = "proxy address " + a.host;
-        return EINVAL;
-      }
-      b.addr_len = sizeof(sockaddr_in);
-    }
-    _backends.push_back(std::move(b));
-  }
-  return 0;
-}
-
 Relay::Exchange& Relay::ex(int fd) {
   size_t i = static_cast<size_t>(fd);
   if (i >= _ex.size()) _ex.resize(i * 2 + 64);
-  if (!_ex[i]) _ex[i] = std::make_unique<Exchange>();
+  if (!_ex[i]) {
+    _ex[i] = std::make_unique<Exchange>();
+    _ex[i]->fd = fd;
+  }
   return *_ex[i];
 }
 
@@ -113,27 +40,27 @@ Relay::Exchange& Relay::ex(int fd) {
 void Relay::on_client(int fd, uint32_t ready) {
   Exchange& x = ex(fd);
   if (x.out_off < x.out.size()) {
-    if (ready & (kRelayWritable | kRelayHangup)) flush_client(fd, x);
+    if (ready & (kRelayWritable | kRelayHangup)) flush_client(x);
     return;
   }
-  if (ready & (kRelayReadable | kRelayHangup)) read_client(fd, x);
+  if (ready & (kRelayReadable | kRelayHangup)) read_client(x);
 }
 
-void Relay::read_client(int fd, Exchange& x) {
-  ssize_t n = _sys.read(fd, _buf.get(), kBuf);
+void Relay::read_client(Exchange& x) {
+  ssize_t n = _sys.read(x.fd, _buf.get(), kRelayBuf);
   if (n <= 0) {
     if (n < 0 && (errno == EAGAIN || errno == EINTR)) return;
-    _host.close_client(fd);  // EOF or reset: whatever this client's exchange held goes too
+    _host.close_client(x.fd);  // EOF or reset: whatever this client's exchange held goes too
     return;
   }
   bump(_s.bytes_in, static_cast<uint64_t>(n));
   x.in.append(_buf.get(), static_cast<size_t>(n));
   if (x.phase == Phase::idle) {
-    start_request(fd, x);
+    start_request(x);
   } else if (x.phase == Phase::sending && !x.req_done && x.to_up_off == x.to_up.size()) {
-    flush_up(fd, x);  // takes the body bytes that came
+    flush_up(x);  // takes the body bytes that came
   } else {
-    update_watches(fd, x);  // the next requests (or more body): kept, up to kBuf
+    update_watches(x);  // the next requests (or more body): kept, up to kRelayBuf
   }
 }
 
@@ -151,13 +78,13 @@ void Relay::keep_for_log(Exchange& x, std::string_view head, const Request* req)
   if (next_field_value(f, "user-agent", v)) x.log_agent.assign(v.data(), v.size());
 }
 
-void Relay::start_request(int fd, Exchange& x) {
+void Relay::start_request(Exchange& x) {
   const Limits& lim = _cfg.limits;
-  Conn& c = _host.slot(fd);
+  Conn& c = _host.slot(x.fd);
   if (x.in.empty()) {
     c.http.header_started = false;
     c.deadline_ms = _now + lim.idle_timeout_ms;
-    update_watches(fd, x);
+    update_watches(x);
     return;
   }
   Request req;
@@ -172,7 +99,7 @@ void Relay::start_request(int fd, Exchange& x) {
       c.http.header_started = true;  // the slowloris bound starts at the first byte
       c.deadline_ms = _now + lim.header_timeout_ms;
     }
-    update_watches(fd, x);
+    update_watches(x);
     return;
   }
   x.reset_request();
@@ -181,7 +108,7 @@ void Relay::start_request(int fd, Exchange& x) {
                          pr.status == Parse::error ? nullptr : &req);
   if (pr.status == Parse::error) {
     bump(_s.parse_errors);
-    reply(fd, x, pr.error_status);
+    reply(x, pr.error_status);
     return;
   }
   uint16_t refuse = req.transfer == TransferCoding::unsupported ? 501
@@ -189,7 +116,7 @@ void Relay::start_request(int fd, Exchange& x) {
                                                                  : 0;
   if (refuse) {
     bump(_s.parse_errors);
-    reply(fd, x, refuse);
+    reply(x, refuse);
     return;
   }
   x.keep = _cfg.keepalive && !req.conn_close && (req.minor == 1 || req.conn_keepalive);
@@ -211,13 +138,13 @@ void Relay::start_request(int fd, Exchange& x) {
   x.deadline = _now + _cfg.proxy_timeout_ms;
   if (uint16_t err = take_body(x)) {
     bump(_s.parse_errors);
-    reply(fd, x, err);
+    reply(x, err);
     return;
   }
-  // A pooled connection the backend closes just as the request goes out (its keep-alive
-  // timeout) is retried once on a new one: only for a GET or HEAD held whole (RFC 9112 §9.3.1).
+  // A GET or HEAD held whole may be sent again when its connection closes before the answer
+  // begins (RFC 9112 §9.3.1), and only such a request is pipelined (§9.3.2).
   x.replayable = x.req_done && (req.method == Method::get || req.method == Method::head);
-  dispatch(fd, x);
+  dispatch(x);
 }
 
 // Moves the request body's bytes that have arrived from `in` to `to_up`; an error status when
@@ -242,214 +169,46 @@ uint16_t Relay::take_body(Exchange& x) {
   return 0;
 }
 
-// ---- choosing an upstream ----
-
-void Relay::dispatch(int fd, Exchange& x) {
-  size_t nb = _backends.size();
-  size_t b = nb;
-  for (size_t i = 0; i < nb; i++) {
-    size_t k = (_next + i) % nb;
-    if (_backends[k].down_until <= _now) {
-      b = k;
-      break;
-    }
-  }
-  if (b == nb) {  // every backend failed within the last second
-    reply(fd, x, 502);
-    return;
-  }
-  _next = (b + 1) % nb;
-  x.backend = static_cast<uint16_t>(b);
-  Backend& be = _backends[b];
-  if (!_cfg.proxy_fresh && !be.idle.empty()) {
-    int up = be.idle.back();
-    be.idle.pop_back();
-    attach(fd, x, up, true);
-    return;
-  }
-  if (be.open < _cfg.proxy_conns) {
-    int up = connect_backend(x.backend);
-    if (up < 0) {
-      reply(fd, x, 502);
-      return;
-    }
-    attach(fd, x, up, false);
-    return;
-  }
-  x.phase = Phase::waiting;  // every connection to this backend is busy: first come, first served
-  be.waiting.push_back(static_cast<uint64_t>(fd) |
-                       static_cast<uint64_t>(_host.slot(fd).gen) << 32);
-  update_watches(fd, x);
-}
-
-int Relay::connect_backend(uint16_t b) {
-  Backend& be = _backends[b];
-  int s = _sys.socket(be.addr.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-  if (s < 0) {
-    bump(_s.up_failed);  // out of fds: not the backend's fault
-    return -1;
-  }
-  if (!_host.admit(s)) {  // select: over FD_SETSIZE
-    _sys.close(s);
-    bump(_s.up_failed);
-    return -1;
-  }
-  int one = 1;
-  _sys.setsockopt(s, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-  if (_sys.connect(s, reinterpret_cast<const sockaddr*>(&be.addr), be.addr_len) != 0 &&
-      errno != EINPROGRESS) {
-    _sys.close(s);
-    bump(_s.up_failed);
-    be.down_until = _now + kDownMs;
-    return -1;
-  }
-  Conn& u = _host.slot(s);
-  u.gen = (u.gen + 1) & 0x7fffffff;
-  u.state = ConnState::upstream;
-  u.watched = false;
-  u.deadline_ms = kNever;  // the engine's sweep leaves it to the relay
-  if (!_host.add(s)) {
-    u.state = ConnState::free;
-    _sys.close(s);
-    bump(_s.up_failed);
-    return -1;
-  }
-  size_t i = static_cast<size_t>(s);
-  if (i >= _ups.size()) _ups.resize(i * 2 + 64);
-  _ups[i] = Upstream{b, -1, Watch::read};
-  be.open++;
-  bump(_s.up_opened);
-  return s;
-}
-
-void Relay::attach(int fd, Exchange& x, int up, bool reused) {
-  _ups[static_cast<size_t>(up)].client = fd;
-  x.up = up;
-  x.reused = reused;
-  x.phase = Phase::sending;
-  if (reused) bump(_s.up_reused);
-  flush_up(fd, x);  // a connect still in progress takes nothing yet (EAGAIN): sent when writable
-}
-
-void Relay::serve_waiters(uint16_t b) {
-  Backend& be = _backends[b];  // _backends never grows after prepare(): the reference holds
-  while (!be.waiting.empty()) {
-    bool pooled = !_cfg.proxy_fresh && !be.idle.empty();
-    if (!pooled && be.open >= _cfg.proxy_conns) return;
-    uint64_t w = be.waiting.front();
-    be.waiting.pop_front();
-    int fd = static_cast<int>(w & 0xffffffff);
-    size_t i = static_cast<size_t>(fd);
-    if (i >= _ex.size() || !_ex[i] || _ex[i]->phase != Phase::waiting) continue;
-    Conn& c = _host.slot(fd);
-    if (c.state != ConnState::open || c.gen != static_cast<uint32_t>(w >> 32)) continue;
-    Exchange& x = *_ex[i];
-    if (pooled) {
-      int up = be.idle.back();
-      be.idle.pop_back();
-      attach(fd, x, up, true);
-      continue;
-    }
-    int up = connect_backend(b);
-    if (up < 0) {
-      reply(fd, x, 502);
-      continue;
-    }
-    attach(fd, x, up, false);
-  }
-}
-
-void Relay::release_upstream(int ufd, bool reusable, bool backend_closes) {
-  Upstream& u = _ups[static_cast<size_t>(ufd)];
-  u.client = -1;
-  if (_cfg.proxy_fresh && backend_closes && !_stopping) {
-    // Wait for the backend's FIN (on_upstream reads it and closes); tick() closes it anyway
-    // after --proxy-timeout. It no longer counts against the backend's connections.
-    u.linger_until = _now + _cfg.proxy_timeout_ms;
-    set_up_watch(ufd, Watch::read);
-    _backends[u.backend].open--;
-    serve_waiters(u.backend);
-    return;
-  }
-  if (!reusable || _cfg.proxy_fresh || _stopping) {
-    close_upstream(ufd);
-    return;
-  }
-  uint16_t b = u.backend;
-  set_up_watch(ufd, Watch::read);  // idle: the backend closing it shows as readable
-  _backends[b].idle.push_back(ufd);
-  serve_waiters(b);
-}
-
-void Relay::close_upstream(int ufd) {
-  Upstream& u = _ups[static_cast<size_t>(ufd)];
-  uint16_t b = u.backend;
-  Backend& be = _backends[b];
-  bool lingered = u.linger_until != 0;  // already off the backend's count (release_upstream)
-  u.linger_until = 0;
-  if (u.client < 0 && !lingered) {
-    auto it = std::find(be.idle.begin(), be.idle.end(), ufd);
-    if (it != be.idle.end()) be.idle.erase(it);
-  }
-  u.client = -1;
-  _host.forget(ufd);
-  _sys.close(ufd);
-  Conn& s = _host.slot(ufd);
-  s.release_buffers();
-  s.state = ConnState::free;
-  if (lingered) return;
-  be.open--;
-  serve_waiters(b);
-}
-
-void Relay::set_up_watch(int ufd, Watch w) {
-  Upstream& u = _ups[static_cast<size_t>(ufd)];
-  if (u.watching == w) return;
-  if (_host.watch(ufd, w)) u.watching = w;
-}
-
 // The interest each side needs now. Client: writable while it owes output; readable while
-// idle, and during an exchange while what it sent ahead is under kBuf (so the steady state
-// changes no interest: no epoll_ctl per request), but not while the backend has not taken the
-// body so far. Upstream: writable while request bytes wait, nothing while the client has not
-// taken the response so far (backpressure), readable otherwise.
-bool Relay::update_watches(int fd, Exchange& x) {
+// idle, and during an exchange while what it sent ahead is under kRelayBuf (so the steady
+// state changes no interest: no epoll_ctl per request), but not while the backend has not
+// taken the body so far. Upstream: upstream_interest().
+bool Relay::update_watches(Exchange& x) {
+  if (x.fd < 0) return true;  // an orphan has no client to watch
   bool out_pending = x.out_off < x.out.size();
   bool to_up_pending = x.to_up_off < x.to_up.size();
   Watch cw = out_pending                                                 ? Watch::write
              : x.phase == Phase::idle                                    ? Watch::read
              : x.phase == Phase::sending && !x.req_done && to_up_pending ? Watch::none
-             : x.in.size() < kBuf                                        ? Watch::read
+             : x.in.size() < kRelayBuf                                   ? Watch::read
                                                                          : Watch::none;
   if (cw != x.cw) {
-    if (!_host.watch(fd, cw)) {
-      _host.close_client(fd);
+    if (!_host.watch(x.fd, cw)) {
+      _host.close_client(x.fd);
       return false;
     }
     x.cw = cw;
   }
-  if (x.up >= 0)
-    set_up_watch(x.up, to_up_pending ? Watch::write
-                       : out_pending || x.resp_done ? Watch::none
-                                                    : Watch::read);
+  if (x.up >= 0) update_up_watch(x.up);
   return true;
 }
 
-// ---- the upstream side ----
+// ---- the upstream side of an exchange ----
 
-// Writes what the backend is owed; once it has taken all of it, takes the next body bytes the
-// client sent (only then: the body is never read faster than the backend takes it).
-void Relay::flush_up(int fd, Exchange& x) {
+// Writes what the backend is owed on x's own connection (not pipelined); once it has taken all
+// of it, takes the next body bytes the client sent (only then: the body is never read faster
+// than the backend takes it).
+void Relay::flush_up(Exchange& x) {
   for (;;) {
     while (x.to_up_off < x.to_up.size()) {
-      ssize_t n = _sys.write(x.up, x.to_up.data() + x.to_up_off, x.to_up.size() - x.to_up_off);
+      ssize_t n = up_write(x.up, x.to_up.data() + x.to_up_off, x.to_up.size() - x.to_up_off);
       if (n < 0) {
         if (errno == EINTR) continue;
         if (errno == EAGAIN) {
-          update_watches(fd, x);
+          update_watches(x);
           return;
         }
-        upstream_ended(fd, x);  // refused, reset
+        upstream_ended(x.up);  // refused, reset
         return;
       }
       bump(_s.up_bytes_out, static_cast<uint64_t>(n));
@@ -466,163 +225,199 @@ void Relay::flush_up(int fd, Exchange& x) {
     if (x.in.empty()) break;
     if (uint16_t err = take_body(x)) {
       bump(_s.parse_errors);
-      reply(fd, x, err);
+      reply(x, err);
       return;
     }
     if (x.to_up.empty()) break;
   }
-  update_watches(fd, x);
+  update_watches(x);
 }
 
 void Relay::on_upstream(int ufd, uint32_t ready) {
   size_t i = static_cast<size_t>(ufd);
   if (i >= _ups.size()) return;
   Upstream& u = _ups[i];
-  if (u.client < 0) {  // idle in the pool: the backend closed it (or sent what nobody asked)
-    ssize_t n = _sys.read(ufd, _buf.get(), kBuf);
+  if (u.queue.empty()) {  // idle in the pool: the backend closed it (or sent what nobody asked)
+    ssize_t n = up_read(ufd);
     if (n < 0 && (errno == EAGAIN || errno == EINTR)) return;
     close_upstream(ufd);
     return;
   }
-  int fd = u.client;
-  Exchange& x = *_ex[static_cast<size_t>(fd)];
-  if (x.to_up_off < x.to_up.size()) {
-    if (ready & (kRelayWritable | kRelayHangup)) flush_up(fd, x);
+  if (u.write_blocked) {
+    if (ready & (kRelayWritable | kRelayHangup)) flush_pipeline(ufd);
     return;
   }
-  if (ready & (kRelayReadable | kRelayHangup)) read_upstream(ufd, fd, x);
+  Exchange& x = *u.queue.front();
+  if (!x.pipelined && x.to_up_off < x.to_up.size()) {
+    if (ready & (kRelayWritable | kRelayHangup)) flush_up(x);
+    return;
+  }
+  if (ready & (kRelayReadable | kRelayHangup)) read_upstream(ufd);
 }
 
-void Relay::read_upstream(int ufd, int fd, Exchange& x) {
-  ssize_t n = _sys.read(ufd, _buf.get(), kBuf);
+// One read from a backend; its bytes are the answers of the exchanges queued on the connection,
+// in order (more than one when pipelined).
+void Relay::read_upstream(int ufd) {
+  ssize_t n = up_read(ufd);
   if (n < 0 && (errno == EAGAIN || errno == EINTR)) return;
   if (n <= 0) {
-    upstream_ended(fd, x);
+    upstream_ended(ufd);
     return;
   }
   bump(_s.up_bytes_in, static_cast<uint64_t>(n));
-  x.deadline = _now + _cfg.proxy_timeout_ms;  // progress
-  response_bytes(fd, x, _buf.get(), static_cast<size_t>(n));
+  const uint32_t gen = _host.slot(ufd).gen;
+  const char* p = _buf.get();
+  size_t left = static_cast<size_t>(n);
+  while (left > 0) {
+    Upstream& u = _ups[static_cast<size_t>(ufd)];
+    if (u.queue.empty()) {  // bytes nobody asked for: its framing cannot be trusted
+      close_upstream(ufd);
+      return;
+    }
+    Exchange& x = *u.queue.front();
+    x.deadline = _now + _cfg.proxy_timeout_ms;  // progress
+    size_t used = response_bytes(x, p, left);
+    if (used == kGone) return;
+    p += used;
+    left -= used;
+    bool done = x.resp_done, orphaned = x.fd < 0;
+    if (done) answered(ufd, x, left > 0);  // x leaves the queue (an orphan is freed: x is gone)
+    if (orphaned) continue;
+    flush_client(x);  // (it may start x's next request, on this connection too)
+    if (!alive(ufd, gen)) return;
+  }
 }
 
-void Relay::response_bytes(int fd, Exchange& x, const char* p, size_t n) {
+// Takes x's response from n bytes of its connection. Returns how many were x's (the rest
+// begin the next response on a pipelined connection), or kGone when they ended x in a failure
+// (a malformed head: 502; malformed chunked framing: the client closes), its connection too.
+size_t Relay::response_bytes(Exchange& x, const char* p, size_t n) {
   if (x.replayable) {  // the answer has begun: no retry any more
     x.replayable = false;
     x.to_up.clear();
     x.to_up_off = 0;
   }
-  if (!x.head_done) {
-    x.head.append(p, n);
-    for (;;) {
-      UpstreamHead h;
-      HeadParse hp = parse_upstream_head(x.head.data(), x.head.size(), kMaxHead, h);
-      if (hp == HeadParse::need_more) {
-        update_watches(fd, x);
-        return;
-      }
-      if (hp == HeadParse::error || h.status == 101) {  // vw never asks to switch protocols
-        bump(_s.up_failed);
-        reply(fd, x, 502);
-        return;
-      }
-      if (h.status < 200) {  // 1xx: interim, not relayed
-        x.head.erase(0, h.len);
-        continue;
-      }
-      BodyKind k = body_kind(h, x.head_request);
-      x.status = h.status;
-      x.up_reusable = k != BodyKind::close && !h.conn_close && (h.minor >= 1 || h.conn_keepalive);
-      if (k == BodyKind::close) x.keep = false;  // its end is the close: the client's too
-      std::string_view add = !x.keep         ? std::string_view("Connection: close\r\n")
-                             : x.keepalive10 ? std::string_view("Connection: keep-alive\r\n")
-                                             : std::string_view();
-      copy_end_to_end(std::string_view(x.head.data(), h.len), true, add, x.out);
-      x.head_done = x.sent = true;
-      x.body.start(k, h.length);
-      x.resp_done = x.body.done();
-      bool ok = body_bytes(x, x.head.data() + h.len, x.head.size() - h.len);
-      x.head.clear();
-      if (!ok) {
-        fail(fd);
-        return;
-      }
-      break;
+  size_t used = 0;
+  if (x.head_done) {
+    if (body_bytes(x, p, n, used)) return used;
+    broken(x);
+    return kGone;
+  }
+  // The head is parsed where it lies: in p, or (when it began in an earlier read) in x.head.
+  bool held = !x.head.empty();
+  if (held) x.head.append(p, n);  // no complete head before these bytes: it ends within them
+  const char* b = held ? x.head.data() : p;
+  size_t bn = held ? x.head.size() : n;
+  size_t at = 0;  // past the 1xx heads skipped
+  for (;;) {
+    UpstreamHead h;
+    HeadParse hp = parse_upstream_head(b + at, bn - at, kMaxHead, h);
+    if (hp == HeadParse::need_more) {
+      if (held) x.head.erase(0, at);
+      else x.head.assign(b + at, bn - at);
+      update_watches(x);
+      return n;
     }
-  } else if (!body_bytes(x, p, n)) {
-    fail(fd);
-    return;
+    if (hp == HeadParse::error || h.status == 101) {  // vw never asks to switch protocols
+      broken(x);
+      return kGone;
+    }
+    if (h.status < 200) {  // 1xx: interim, not relayed
+      at += h.len;
+      continue;
+    }
+    BodyKind k = body_kind(h, x.head_request);
+    x.status = h.status;
+    x.up_reusable = k != BodyKind::close && !h.conn_close && (h.minor >= 1 || h.conn_keepalive);
+    if (k == BodyKind::close) x.keep = false;  // its end is the close: the client's too
+    std::string_view add = !x.keep         ? std::string_view("Connection: close\r\n")
+                           : x.keepalive10 ? std::string_view("Connection: keep-alive\r\n")
+                                           : std::string_view();
+    if (x.fd >= 0) copy_end_to_end(std::string_view(b + at, h.len), true, add, x.out);
+    x.head_done = x.sent = true;
+    x.body.start(k, h.length);
+    x.resp_done = x.body.done();
+    size_t rest = bn - at - h.len;
+    bool ok = body_bytes(x, b + at + h.len, rest, used);
+    if (held) x.head.clear();
+    if (!ok) {
+      broken(x);
+      return kGone;
+    }
+    return n - (rest - used);  // what is left over ends the buffer, so it ends p
   }
-  if (x.resp_done && x.up >= 0) {  // the backend is done: its connection goes back at once
-    int up = x.up;
-    x.up = -1;
-    // A backend that announced its close (as --proxy-fresh asks) is left to close first.
-    release_upstream(up, x.up_reusable && x.req_done, !x.up_reusable);
-  }
-  flush_client(fd, x);
 }
 
-bool Relay::body_bytes(Exchange& x, const char* p, size_t n) {
-  if (n == 0) return true;
-  if (x.resp_done) {  // bytes after the response: the connection's framing cannot be trusted
-    x.up_reusable = false;
-    return true;
+// x's backend broke the framing (a malformed head or chunked body): its connection closes, and
+// the client gets a 502, or a close when part of the answer was relayed already.
+void Relay::broken(Exchange& x) {
+  bump(_s.up_failed);
+  if (x.fd < 0) {
+    close_upstream(x.up);  // (it frees the orphan)
+    return;
   }
+  reply(x, 502);  // (a close when x.sent)
+}
+
+// Body bytes of x's response: `used` of them are x's. False: malformed chunked framing.
+bool Relay::body_bytes(Exchange& x, const char* p, size_t n, size_t& used) {
+  used = 0;
+  if (n == 0 || x.resp_done) return true;
   BodyFramer::Step st = x.body.feed(p, n);
   if (st.error) return false;
-  x.out.append(p, st.consumed);
+  if (x.fd >= 0) x.out.append(p, st.consumed);  // an orphan's answer is read and dropped
   x.body_out += st.consumed;
-  if (st.done) {
-    x.resp_done = true;
-    if (st.consumed < n) x.up_reusable = false;
-  }
+  used = st.consumed;
+  if (st.done) x.resp_done = true;
   return true;
 }
 
-// The backend closed (EOF), or a read or write failed.
-void Relay::upstream_ended(int fd, Exchange& x) {
-  if (!x.head_done && x.reused && x.replayable && x.head.empty()) {
-    // A pooled connection closed before a byte of the answer: once more, on a new connection.
-    bump(_s.up_retried);
-    int up = x.up;
-    x.up = -1;
-    x.reused = x.replayable = false;
-    x.to_up_off = 0;
-    close_upstream(up);
-    int fresh = _backends[x.backend].open < _cfg.proxy_conns ? connect_backend(x.backend) : -1;
-    if (fresh < 0) {
-      reply(fd, x, 502);
-      return;
-    }
-    attach(fd, x, fresh, false);
+// The backend closed ufd (EOF), or a read or write on it failed. The exchange it was answering
+// learns how (below); those queued behind it never got an answer (close_upstream).
+void Relay::upstream_ended(int ufd) {
+  Upstream& u = _ups[static_cast<size_t>(ufd)];
+  if (u.queue.empty()) {
+    close_upstream(ufd);
+    return;
+  }
+  Exchange& x = *u.queue.front();
+  if (x.fd < 0) {  // an orphan: nobody to tell
+    close_upstream(ufd);
+    return;
+  }
+  if (!x.head_done && x.head.empty() && (x.reused || x.pipelined) && x.replayable) {
+    // A pooled or shared connection closed before a byte of the answer: once more, on a new
+    // connection of its own (detach closes this one; requeue sends it again).
+    detach(x);
+    requeue(x);
     return;
   }
   if (!x.head_done) {  // refused, reset or closed before a response: 502
     bump(_s.up_failed);
-    if (!x.reused) _backends[x.backend].down_until = _now + kDownMs;
-    reply(fd, x, 502);
+    if (!x.reused && !x.pipelined) _backends[x.backend].down_until = _now + kDownMs;
+    reply(x, 502);
     return;
   }
   if (x.body.kind() == BodyKind::close && !x.resp_done) {  // the close is the body's end
     x.resp_done = true;
-    int up = x.up;
-    x.up = -1;
-    close_upstream(up);
-    flush_client(fd, x);
+    detach(x);
+    flush_client(x);
     return;
   }
   bump(_s.up_failed);
-  fail(fd);  // mid-body: the client must see a close, not a short body that looks whole
+  detach(x);
+  fail(x);  // mid-body: the client must see a close, not a short body that looks whole
 }
 
 // ---- answering the client ----
 
-void Relay::flush_client(int fd, Exchange& x) {
+void Relay::flush_client(Exchange& x) {
   while (x.out_off < x.out.size()) {
-    ssize_t n = _sys.write(fd, x.out.data() + x.out_off, x.out.size() - x.out_off);
+    ssize_t n = _sys.write(x.fd, x.out.data() + x.out_off, x.out.size() - x.out_off);
     if (n < 0) {
       if (errno == EINTR) continue;
       if (errno == EAGAIN) break;
-      _host.close_client(fd);  // EPIPE, ECONNRESET
+      _host.close_client(x.fd);  // EPIPE, ECONNRESET
       return;
     }
     bump(_s.bytes_out, static_cast<uint64_t>(n));
@@ -631,55 +426,48 @@ void Relay::flush_client(int fd, Exchange& x) {
   }
   if (x.out_off < x.out.size()) {
     bump(_s.partial_writes);
-    update_watches(fd, x);
+    update_watches(x);
     return;
   }
   x.out.clear();
   x.out_off = 0;
   if (x.resp_done) {
-    finish(fd, x);
+    finish(x);
     return;
   }
-  update_watches(fd, x);
+  update_watches(x);
 }
 
-void Relay::finish(int fd, Exchange& x) {
+void Relay::finish(Exchange& x) {
   count_response(_s, x.status);
   // Server-side latency of a relayed request: its backend's round trip included, to the last
   // response byte offered to the client's socket.
   record_latency(_s, mono_ns() - x.read_ns, 1);
   if (_log) {  // no system call, no lock: a full ring drops the record and counts it
-    const SessionState& h = _host.slot(fd).http;
+    const SessionState& h = _host.slot(x.fd).http;
     log_response(*_log, _s, _date.now(), h.peer, h.peer_family, x.log_line, x.log_referer,
                  x.log_agent, x.status, x.head_request ? 0 : x.body_out);
   }
-  if (x.up >= 0) {
-    int up = x.up;
-    x.up = -1;
-    release_upstream(up, x.up_reusable && x.req_done);
-  }
+  if (x.up >= 0) detach(x);  // (answered() normally let it go already)
   // A response that came before its request's body was all read leaves the rest of that body
   // in flight: it cannot be told from the next request, so the connection ends.
   bool keep = x.keep && x.req_done && !_stopping;
   x.phase = Phase::idle;
   x.reset_request();
   if (!keep) {
-    _host.close_client(fd);
+    _host.close_client(x.fd);
     return;
   }
-  start_request(fd, x);  // a pipelined request may be waiting already
+  start_request(x);  // a pipelined request may be waiting already
 }
 
-void Relay::reply(int fd, Exchange& x, uint16_t status) {
+void Relay::reply(Exchange& x, uint16_t status) {
   if (x.sent) {
-    fail(fd);
+    if (x.up >= 0) detach(x);
+    fail(x);
     return;
   }
-  if (x.up >= 0) {
-    int up = x.up;
-    x.up = -1;
-    close_upstream(up);
-  }
+  if (x.up >= 0) detach(x);
   if (status == 502) bump(_s.proxy_502);
   if (status == 504) bump(_s.proxy_504);
   const char* reason = reason_phrase(status);
@@ -700,32 +488,37 @@ void Relay::reply(int fd, Exchange& x, uint16_t status) {
   x.phase = Phase::receiving;
   x.sent = x.head_done = x.resp_done = true;
   x.keep = false;  // whatever of the request is still arriving cannot be skipped safely
-  flush_client(fd, x);
+  flush_client(x);
 }
 
-void Relay::fail(int fd) { _host.close_client(fd); }
+void Relay::fail(Exchange& x) {
+  if (x.fd >= 0) _host.close_client(x.fd);
+}
 
 void Relay::client_closed(int fd) {
   size_t i = static_cast<size_t>(fd);
   if (i >= _ex.size() || !_ex[i]) return;
   Exchange& x = *_ex[i];
-  int up = x.up;
-  x.up = -1;
+  if (x.up >= 0 && x.pipelined && x.req_done) {
+    // Its answer still comes on a connection other clients share: read and dropped there.
+    orphan(x);  // _ex[i] is empty now; the next client on fd gets a new exchange
+    return;
+  }
+  if (x.up >= 0) detach(x);  // mid-exchange: its framing is unknown, never pooled
   x.phase = Phase::idle;
   x.cw = Watch::read;
   x.reset_request();
   x.in.clear();
-  if (x.in.capacity() > kBuf) x.in.shrink_to_fit();
-  if (x.out.capacity() > 2 * kBuf) x.out.shrink_to_fit();
-  if (up >= 0) close_upstream(up);  // mid-exchange: its framing is unknown, never pooled
+  if (x.in.capacity() > kRelayBuf) x.in.shrink_to_fit();
+  if (x.out.capacity() > 2 * kRelayBuf) x.out.shrink_to_fit();
 }
-
-void Relay::end_pass() {}
 
 void Relay::begin_graceful() {
   _stopping = true;
-  for (Backend& be : _backends)
+  for (Backend& be : _backends) {
+    be.filling = -1;  // nothing more joins a pipeline
     while (!be.idle.empty()) close_upstream(be.idle.back());  // (it leaves the idle list)
+  }
 }
 
 bool Relay::in_flight(int fd) const {
@@ -734,16 +527,23 @@ bool Relay::in_flight(int fd) const {
 }
 
 void Relay::tick() {
-  for (size_t i = 0; i < _ups.size(); i++) {  // a backend that never closed after its response
-    if (_ups[i].linger_until != 0 && _ups[i].linger_until <= _now) close_upstream(static_cast<int>(i));
+  for (size_t i = 0; i < _ups.size(); i++) {
+    Upstream& u = _ups[i];
+    // A backend that never closed after its response (--proxy-fresh).
+    if (u.linger_until != 0 && u.linger_until <= _now) close_upstream(static_cast<int>(i));
+    // An orphan whose answer stopped coming holds up those queued behind it.
+    else if (!u.queue.empty() && u.queue.front()->fd < 0 && u.queue.front()->deadline <= _now)
+      close_upstream(static_cast<int>(i));
   }
   for (size_t i = 0; i < _ex.size(); i++) {
     Exchange* x = _ex[i].get();
     if (!x || x->phase == Phase::idle || x->deadline > _now) continue;
+    // Queued behind another answer on a pipelined connection: the one answered now times out.
+    if (x->up >= 0 && _ups[static_cast<size_t>(x->up)].queue.front() != x) continue;
     if (!x->sent) {
-      reply(static_cast<int>(i), *x, 504);  // no response within --proxy-timeout
+      reply(*x, 504);  // no response within --proxy-timeout
     } else {
-      fail(static_cast<int>(i));  // a response that stopped coming, or a client that stopped reading
+      fail(*x);  // a response that stopped coming, or a client that stopped reading
     }
   }
 }

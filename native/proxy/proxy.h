@@ -1,7 +1,8 @@
 // proxy.h: --proxy, the relay: each client request is forwarded to a backend (round-robin per
 // worker) over an upstream connection of the worker's own pool, and the backend's response is
 // relayed back, one exchange at a time per client connection (so pipelined responses keep their
-// order). Engine-neutral: an engine lends it its fd table and interest set through RelayHost and
+// order). With --proxy-pipeline N, whole GET and HEAD requests of several clients share an
+// upstream connection, up to N in flight (RFC 9112 §9.3.2), written once per loop pass. Engine-neutral: an engine lends it its fd table and interest set through RelayHost and
 // calls on_client / on_upstream for readiness, client_closed when it closes a client, tick once
 // a second. Framing lives in upstream_http.h. Worker thread only: no lock, nothing shared.
 #pragma once
@@ -49,6 +50,8 @@ constexpr uint32_t kRelayReadable = 1, kRelayWritable = 2, kRelayHangup = 4;
 
 class Relay {
  public:
+  static constexpr size_t kRelayBufSize = 64 * 1024;  // one read from either side
+
   // `log`: --access-log's ring of this worker (null without it): a record per response relayed.
   Relay(const Config& cfg, StatsSlot& stats, Sys& sys, const DateCache& date,
         const uint64_t& now_ms, RelayHost& host, LogRing* log);
@@ -63,7 +66,7 @@ class Relay {
   void on_upstream(int fd, uint32_t ready);
   void client_closed(int fd);  // the engine closed client fd (any reason)
   void tick();                 // once a second: --proxy-timeout
-  // The end of an event loop pass (every ready fd of one wait handled): upstream bytes queued
+  // The end of an event loop pass (every ready fd of one wait handled): the requests pipelined
   // during the pass go out here, one write per upstream connection (--proxy-pipeline).
   void end_pass();
   // Graceful stop: idle pooled connections close, exchanges in flight finish, then their
@@ -73,48 +76,64 @@ class Relay {
 
  private:
   enum class Phase : uint8_t { idle, waiting, sending, receiving };
-  struct Exchange;  // one client connection's relay state (proxy.cc)
-  struct Backend {
-    sockaddr_storage addr{};
-    socklen_t addr_len = 0;
-    uint32_t open = 0;             // upstream connections open now (busy or idle)
-    std::vector<int> idle;         // pooled keep-alive connections, last in first out
-    std::deque<uint64_t> waiting;  // clients waiting for a connection: fd | gen << 32
-    uint64_t down_until = 0;       // a failed backend is skipped until then (ms)
-  };
-  struct Upstream {
-    uint16_t backend = 0;
-    int client = -1;  // the client whose exchange uses it; -1: idle in the pool (or lingering)
-    Watch watching = Watch::read;
-    // --proxy-fresh: the response is whole and the backend was asked to close; the connection
-    // waits for its FIN until then (ms), so the TIME_WAIT is the backend's, not ours. 0: not.
-    uint64_t linger_until = 0;
-  };
+  struct Exchange;  // one client connection's relay state (exchange.h)
+  struct Upstream;  // one upstream connection (exchange.h)
+  struct Backend;   // one --proxy address and its pool (exchange.h)
+  static constexpr size_t kGone = SIZE_MAX;  // response_bytes: the exchange ended in a failure
 
+  // ---- the client side (proxy.cc) ----
   Exchange& ex(int fd);
-  void read_client(int fd, Exchange& x);
-  void start_request(int fd, Exchange& x);
+  void read_client(Exchange& x);
+  void start_request(Exchange& x);
   void keep_for_log(Exchange& x, std::string_view head, const Request* req);
   uint16_t take_body(Exchange& x);
-  void dispatch(int fd, Exchange& x);
-  void attach(int fd, Exchange& x, int up, bool reused);
-  void flush_up(int fd, Exchange& x);
-  void read_upstream(int ufd, int fd, Exchange& x);
-  void response_bytes(int fd, Exchange& x, const char* p, size_t n);
-  bool body_bytes(Exchange& x, const char* p, size_t n);
-  void upstream_ended(int fd, Exchange& x);
-  void flush_client(int fd, Exchange& x);
-  void finish(int fd, Exchange& x);
-  void reply(int fd, Exchange& x, uint16_t status);
-  void fail(int fd);  // mid-response: drop the client, never a truncated body that looks whole
-  bool update_watches(int fd, Exchange& x);
+  void flush_up(Exchange& x);
+  void read_upstream(int ufd);
+  size_t response_bytes(Exchange& x, const char* p, size_t n);
+  bool body_bytes(Exchange& x, const char* p, size_t n, size_t& used);
+  void broken(Exchange& x);
+  void upstream_ended(int ufd);
+  void flush_client(Exchange& x);
+  void finish(Exchange& x);
+  void reply(Exchange& x, uint16_t status);
+  void fail(Exchange& x);  // mid-response: drop the client, never a truncated body that looks whole
+  bool update_watches(Exchange& x);
+
+  // ---- upstream connections (upstream_pool.cc) ----
+  void dispatch(Exchange& x);
+  int pick_upstream(Exchange& x, bool& reused);
+  void attach(Exchange& x, int up, bool reused);
+  void answered(int ufd, Exchange& x, bool more_bytes);
+  void detach(Exchange& x);  // x stops waiting for its answer: its connection closes
+  void requeue(Exchange& x);  // x's connection closed before its answer: again, or 502
+  void orphan(Exchange& x);   // x's client is gone but its pipelined answer is still coming
+  void free_orphan(Exchange* x);
+  void flush_pipeline(int ufd);
+  Watch upstream_interest(const Upstream& u) const;
   void set_up_watch(int ufd, Watch w);
+  void update_up_watch(int ufd);
   int connect_backend(uint16_t b);
   // Back to the pool, or closed; with `backend_closes` (a whole response whose backend said it
   // closes) under --proxy-fresh, left to the backend to close first (linger_until).
   void release_upstream(int ufd, bool reusable, bool backend_closes = false);
-  void close_upstream(int ufd);
+  // Closes ufd; the exchanges still queued on it never got their answer (requeue()). Then
+  // the clients waiting for a connection to its backend get one, unless !serve_next.
+  void close_upstream(int ufd, bool serve_next = true);
   void serve_waiters(uint16_t b);
+  bool alive(int ufd, uint32_t gen);  // ufd is still the upstream connection of generation gen
+  // System calls on upstream fds: counted by Sys with the rest, and apart (up_sys_*).
+  ssize_t up_read(int ufd) {
+    bump(_s.up_sys_read);
+    return _sys.read(ufd, _buf.get(), kRelayBufSize);
+  }
+  ssize_t up_write(int ufd, const char* p, size_t n) {
+    bump(_s.up_sys_write);
+    return _sys.write(ufd, p, n);
+  }
+  void up_close(int ufd) {
+    bump(_s.up_sys_close);
+    _sys.close(ufd);
+  }
 
   const Config& _cfg;
   StatsSlot& _s;
@@ -128,6 +147,8 @@ class Relay {
   bool _stopping = false;
   std::vector<std::unique_ptr<Exchange>> _ex;  // by client fd
   std::vector<Upstream> _ups;                  // by upstream fd
+  std::vector<int> _dirty;                     // upstream fds with pipelined bytes to write
+  std::vector<std::unique_ptr<Exchange>> _orphans;  // exchanges whose clients closed
   std::unique_ptr<char[]> _buf;                // one read lands here (either side)
 };
 

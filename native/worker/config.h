@@ -91,6 +91,7 @@ struct CoalesceConfig {
   X(std::vector<ListenAddr>, proxy, {})                                                      \
   X(uint32_t, proxy_conns, 16)       /* upstream connections per backend per worker */       \
   X(bool, proxy_fresh, false)        /* one upstream connection per request, closed after */ \
+  X(uint32_t, proxy_pipeline, 1)     /* GET/HEAD requests in flight per upstream connection */ \
   X(uint32_t, proxy_timeout_ms, 60000) /* no response head within this: 504 */
 
 #define VW_CONFIG_MEMBER(type, name, def) type name = def;

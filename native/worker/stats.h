@@ -24,6 +24,9 @@
 #define VW_HELP_LOCALITY                                                                      \
   "With --locality: accepted connections whose packets the worker's own CPU handled "         \
   "(locality=\"local\") or another CPU (locality=\"remote\"), from SO_INCOMING_CPU."
+#define VW_HELP_UP_SYSCALLS                                                                   \
+  "--proxy: the read, write and close calls made on upstream connections; a part of "       \
+  "vw_syscalls_total (connect is upstream only, in vw_syscalls_total{syscall=\"connect\"})."
 #define VW_HELP_UP_BYTES "--proxy: bytes read from (direction=\"in\") and written to (direction=\"out\") backends."
 #define VW_HELP_PROXY_ERRORS                                                                  \
   "--proxy: answers vw gave for its backends: 502 (refused, reset, unusable) and 504 (no "   \
@@ -96,13 +99,20 @@
   X(up_opened, counter, count, "vw_proxy_upstream_connections_total", "",                      \
     "--proxy: upstream connections the worker opened.")                                       \
   X(up_reused, counter, count, "vw_proxy_pooled_requests_total", "",                           \
-    "--proxy: requests sent on a pooled keep-alive upstream connection.")                     \
+    "--proxy: requests sent on an upstream connection opened before (pooled keep-alive, or a "\
+    "--proxy-pipeline connection being filled).")                                             \
+  X(up_pipelined, counter, count, "vw_proxy_pipelined_requests_total", "",                     \
+    "--proxy-pipeline: requests sent on an upstream connection that still owed an answer to "  \
+    "another.")                                                                               \
   X(up_failed, counter, count, "vw_proxy_upstream_failures_total", "",                         \
     "--proxy: upstream failures (refused, reset, closed before or during a response, "        \
     "unparsable).")                                                                           \
   X(up_retried, counter, count, "vw_proxy_retries_total", "",                                  \
     "--proxy: GET/HEAD requests resent on a new connection because their pooled one turned "  \
     "out closed.")                                                                            \
+  X(up_sys_read, counter, count, "vw_proxy_upstream_syscalls_total", "syscall=read", VW_HELP_UP_SYSCALLS) \
+  X(up_sys_write, counter, count, "vw_proxy_upstream_syscalls_total", "syscall=write", VW_HELP_UP_SYSCALLS) \
+  X(up_sys_close, counter, count, "vw_proxy_upstream_syscalls_total", "syscall=close", VW_HELP_UP_SYSCALLS) \
   X(up_bytes_in, counter, bytes, "vw_proxy_upstream_bytes_total", "direction=in", VW_HELP_UP_BYTES) \
   X(up_bytes_out, counter, bytes, "vw_proxy_upstream_bytes_total", "direction=out", VW_HELP_UP_BYTES) \
   X(proxy_502, counter, count, "vw_proxy_errors_total", "code=502", VW_HELP_PROXY_ERRORS)      \

@@ -162,6 +162,7 @@ export const FLAGS = {
   },
   "proxy-conns": { arg: "N", def: 16, help: "keep-alive upstream connections per backend per worker", parse: whole(1, 65536), native: true },
   "proxy-fresh": { help: "a new upstream connection per request, closed after", native: true },
+  "proxy-pipeline": { arg: "N", def: 1, help: "whole GET/HEAD requests of any clients in flight per upstream connection (HTTP/1.1 pipelining)", parse: whole(1, 256), native: true },
   "proxy-timeout": { arg: "S", def: 60, unit: "ms", help: "504 when the backend has not answered in S s", parse: secondsToMs, native: true },
   config: { arg: "FILE", help: "JSON object with the long flags as keys; flags given here win", file: false },
   help: { short: "h", help: "this text", file: false },

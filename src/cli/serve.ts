@@ -88,7 +88,8 @@ function report(server: Server, config: Config, say: (line: string) => void): bo
   if (coalesce) console.error(coalesce);
   if (config.proxy.length > 0) {
     const to = config.proxy.map((b) => (b.family === 6 ? `[${b.host}]:${b.port}` : `${b.host}:${b.port}`)).join(", ");
-    const pool = config.proxyFresh ? "a new connection per request" : `up to ${config.proxyConns} keep-alive connections per backend per worker`;
+    const pipeline = config.proxyPipeline > 1 ? `, GET/HEAD pipelined ${config.proxyPipeline} deep` : "";
+    const pool = config.proxyFresh ? "a new connection per request" : `up to ${config.proxyConns} keep-alive connections per backend per worker${pipeline}`;
     say(`relaying to ${to} (round-robin; ${pool}; 504 after ${config.proxyTimeoutMs / 1000} s)`);
   }
   for (const l of server.listen) {

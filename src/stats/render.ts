@@ -1,7 +1,7 @@
 // render.ts: the live view's text: one line per interval with a header that repeats, an
 // optional line per worker, and the summary printed at exit.
 import { activeRate } from "./activity";
-import type { Interval, WorkerInterval } from "./sampler";
+import type { Interval, ProxyInterval, WorkerInterval } from "./sampler";
 
 const HEADER_EVERY = 20;
 /** Every line the live view prints fits a terminal this wide (-v included). */
@@ -28,7 +28,9 @@ export const LEGEND = `The live view: a line per --stats-interval (-v: a machine
   conns    connections open               sys/req  system calls per request
   cs/s     context switches of workers    cs/req   context switches per request
   wake/s   wake-ups (returns from waits)  req/wk   requests per wake-up
-  us% sy%  user and system CPU of the workers, as a share of their CPUs`;
+  us% sy%  user and system CPU of the workers, as a share of their CPUs
+  -v with --proxy, a 5th per worker: upstream system calls, new connections,
+  pipelined and resent requests, each per request relayed`;
 
 function fmt(n: number | null, digits = 0): string {
   if (n === null || !Number.isFinite(n)) return "-";
@@ -139,7 +141,23 @@ function workerLines(w: WorkerInterval, secs: number): string[] {
     `    ev/wait ${ev}  cs/s vol ${count(w.cs_voluntary / secs)} inv ${count(w.cs_involuntary / secs)}` +
       `  us ${fmt(w.user_pct)}% sy ${fmt(w.sys_pct)}%  rx/tx ${count(w.net_rx)}/${count(w.net_tx)}`,
     `    latency ${latency(w.latency_p50_us, w.latency_p99_us)} (read to response offered to the kernel)`,
+    ...(w.proxy ? [proxyLine(w.proxy, w.requests)] : []),
   ];
+}
+
+/**
+ * A proxy worker's 5th -v line, per request relayed: its upstream system calls by kind, new
+ * connections, requests sent behind another (--proxy-pipeline), requests resent.
+ */
+function proxyLine(p: ProxyInterval, requests: number): string {
+  const k = (n: number): string => {
+    if (requests === 0) return "-";
+    const v = n / requests;
+    return v < 1 ? v.toFixed(2).replace(/^0\./, ".") : v < 10 ? v.toFixed(1) : v.toFixed(0);
+  };
+  const up = p.up_syscalls;
+  return `    upstream/req rd ${k(up.read)} wr ${k(up.write)} cl ${k(up.close)} con ${k(up.connect)}` +
+    ` new ${k(p.up_opened)} piped ${k(p.up_pipelined)} resent ${k(p.up_retried)}`;
 }
 
 /**
@@ -167,8 +185,9 @@ export function summary(total: Interval): string {
   const p = total.proxy;
   if (p) {
     lines.push(
-      `  proxy: ${p.up_opened} upstream connections opened, ${p.up_reused} requests on pooled ones (${p.up_retried} resent), ` +
-        `${p.up_failed} upstream failures, ${p.bad_gateway} 502, ${p.gateway_timeout} 504`,
+      `  proxy: ${p.up_opened} connections opened, ${p.up_reused} requests on pooled ones`,
+      `    ${p.up_pipelined} pipelined, ${p.up_retried} resent, ${p.up_failed} upstream failures`,
+      `    ${p.bad_gateway} answered 502, ${p.gateway_timeout} answered 504`,
     );
   }
   for (const w of total.workers) {

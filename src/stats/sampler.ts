@@ -55,20 +55,39 @@ export interface WorkerInterval {
   net_tx: number;
   incoming_local: number;
   incoming_remote: number;
+  /** Present with --proxy: this worker's relay. */
+  proxy?: ProxyInterval;
 }
 
-/** One interval. Counts are per interval, never cumulative: summing lines gives the run. */
-/** --proxy: what the relay did in the interval, all workers together. */
+/** --proxy: what the relay did in the interval (a worker's, or all workers' together); counts. */
 export interface ProxyInterval {
   up_opened: number; // upstream connections opened
-  up_reused: number; // requests sent on a pooled keep-alive connection
-  up_retried: number; // GET/HEAD resent after a pooled connection turned out closed
+  up_reused: number; // requests sent on a connection opened before (pooled, or a pipeline's)
+  up_pipelined: number; // requests sent behind another still unanswered (--proxy-pipeline)
+  up_retried: number; // GET/HEAD resent after their connection closed before the answer
   up_failed: number; // refused, reset, closed early, unparsable
   up_bytes_in: number;
   up_bytes_out: number;
+  /** System calls on upstream connections (a part of the worker's `syscalls`). */
+  up_syscalls: { read: number; write: number; close: number; connect: number };
   bad_gateway: number; // 502 answered
   gateway_timeout: number; // 504 answered
 }
+
+const PROXY_COUNTERS = ["up_opened", "up_reused", "up_pipelined", "up_retried", "up_failed", "up_bytes_in", "up_bytes_out"] as const;
+
+/** The relay's counts over an interval, from a counter-delta getter (native/worker/stats.h names). */
+function proxyInterval(d: (counter: string) => number): ProxyInterval {
+  const counts = Object.fromEntries(PROXY_COUNTERS.map((k) => [k, d(k)])) as Record<(typeof PROXY_COUNTERS)[number], number>;
+  return {
+    ...counts,
+    up_syscalls: { read: d("up_sys_read"), write: d("up_sys_write"), close: d("up_sys_close"), connect: d("sys_connect") },
+    bad_gateway: d("proxy_502"),
+    gateway_timeout: d("proxy_504"),
+  };
+}
+
+/** One interval. Counts are per interval, never cumulative: summing lines gives the run. */
 
 export interface Interval {
   /** Present with --proxy. */
@@ -209,6 +228,7 @@ export class Sampler {
         net_tx: (b.tx[w.cpu] ?? 0) - (a.tx[w.cpu] ?? 0),
         incoming_local: d("incoming_local"),
         incoming_remote: d("incoming_remote"),
+        ...(this.proxy ? { proxy: proxyInterval(d) } : {}),
       };
     });
     const sum = (f: (w: WorkerInterval) => number): number => workers.reduce((s, w) => s + f(w), 0);
@@ -252,20 +272,7 @@ export class Sampler {
       latency_p50_us: roundOrNull(latencyQuantileUs(lat, this.boundsNs, 0.5), 2),
       latency_p99_us: roundOrNull(latencyQuantileUs(lat, this.boundsNs, 0.99), 2),
       workers,
-      ...(this.proxy
-        ? {
-            proxy: {
-              up_opened: sumCounter("up_opened"),
-              up_reused: sumCounter("up_reused"),
-              up_retried: sumCounter("up_retried"),
-              up_failed: sumCounter("up_failed"),
-              up_bytes_in: sumCounter("up_bytes_in"),
-              up_bytes_out: sumCounter("up_bytes_out"),
-              bad_gateway: sumCounter("proxy_502"),
-              gateway_timeout: sumCounter("proxy_504"),
-            },
-          }
-        : {}),
+      ...(this.proxy ? { proxy: proxyInterval(sumCounter) } : {}),
     };
   }
 }
