@@ -57,6 +57,23 @@ for (const engine of ENGINES) {
       assert.equal((await readResponse(c)).body.toString(), "path /a");
     });
 
+    it("forwards an HTTP/1.0 request as HTTP/1.1 (RFC 9110 §2.5), an empty Host added when it had none, its connection kept", async () => {
+      const c = await connect();
+      c.write("GET /echo HTTP/1.0\r\nConnection: keep-alive\r\n\r\n");
+      const r = await readResponse(c);
+      assert.match(r.headers, /^Connection: keep-alive\r?$/m);
+      const up = (JSON.parse(r.body.toString()) as { head: string }).head;
+      assert.match(up, /^GET \/echo HTTP\/1\.1\r\n/);
+      assert.match(up, /\r\nHost: ?$/, up);
+      c.write("GET /echo HTTP/1.0\r\nHost: h10\r\nConnection: keep-alive\r\n\r\n");
+      const up2 = (JSON.parse((await readResponse(c)).body.toString()) as { head: string }).head;
+      assert.match(up2, /^GET \/echo HTTP\/1\.1\r\n/);
+      assert.equal(up2.match(/^host:/gim)?.length, 1, up2);
+      assert.match(up2, /^Host: h10$/m);
+      const [a, b] = backend.seen.slice(-2);
+      assert.equal(a.conn, b.conn, "the backend kept its connection for the next request");
+    });
+
     it("relays HEAD without a body, then the next request", async () => {
       const c = await connect();
       c.write(`HEAD /echo HTTP/1.1\r\nHost: h\r\n\r\n`);

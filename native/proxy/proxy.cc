@@ -129,8 +129,14 @@ void Relay::start_request(Exchange& x) {
   // --proxy-fresh asks the backend to close after its response, so the side that closes first,
   // and keeps the TIME_WAIT, is the backend (as nginx's HTTP/1.0 upstreams do): a proxy that
   // closed first would soon search a port range full of TIME_WAIT at every connect.
-  copy_end_to_end(std::string_view(x.in.data(), pr.consumed), false,
-                  _cfg.proxy_fresh ? std::string_view("Connection: close\r\n") : std::string_view(),
+  // An HTTP/1.0 request goes up as HTTP/1.1 (copy_end_to_end), which must carry a Host: one
+  // that came without gets an empty one, as for a target without authority (RFC 9112 §3.2).
+  std::string_view v;
+  std::string_view f = req.fields;
+  bool add_host = req.minor == 0 && !next_field_value(f, "host", v);
+  static constexpr std::string_view kAdd[2][2] = {
+      {"", "Connection: close\r\n"}, {"Host: \r\n", "Host: \r\nConnection: close\r\n"}};
+  copy_end_to_end(std::string_view(x.in.data(), pr.consumed), kAdd[add_host][_cfg.proxy_fresh],
                   x.to_up);
   x.in.erase(0, pr.consumed);  // (req's views pointed into it: not used past here)
   c.http.header_started = false;
@@ -333,7 +339,7 @@ size_t Relay::response_bytes(Exchange& x, const char* p, size_t n) {
     std::string_view add = !x.keep         ? std::string_view("Connection: close\r\n")
                            : x.keepalive10 ? std::string_view("Connection: keep-alive\r\n")
                                            : std::string_view();
-    if (x.fd >= 0) copy_end_to_end(std::string_view(b + at, h.len), true, add, x.out);
+    if (x.fd >= 0) copy_end_to_end(std::string_view(b + at, h.len), add, x.out);
     x.head_done = x.sent = true;
     x.body.start(k, h.length);
     x.resp_done = x.body.done();

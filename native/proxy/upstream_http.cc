@@ -148,8 +148,7 @@ BodyFramer::Step BodyFramer::feed(const char* p, size_t n) {
   return {0, false, true};
 }
 
-void copy_end_to_end(std::string_view head, bool http11_status, std::string_view add,
-                     std::string& out) {
+void copy_end_to_end(std::string_view head, std::string_view add, std::string& out) {
   while (!head.empty() && (head.front() == '\r' || head.front() == '\n')) head.remove_prefix(1);
   // The fields Connection names are hop-by-hop too: collect them first (a few at most).
   constexpr int kMaxNamed = 16;
@@ -173,9 +172,13 @@ void copy_end_to_end(std::string_view head, bool http11_status, std::string_view
       });
   }
   out.reserve(out.size() + head.size() + add.size() + 2);
-  if (http11_status && first.size() >= 8) {
-    out.append("HTTP/1.1");
+  constexpr std::string_view kVersion = "HTTP/1.1";
+  if (first.substr(0, 5) == "HTTP/" && first.size() >= 8) {  // a status line: version first
+    out.append(kVersion);
     out.append(first.substr(8));
+  } else if (first.size() >= 8 && first.substr(first.size() - 8, 5) == "HTTP/") {  // a request line
+    out.append(first.substr(0, first.size() - 8));
+    out.append(kVersion);
   } else {
     out.append(first);
   }

@@ -57,11 +57,11 @@ class BodyFramer {
 };
 
 // Copies a head (request or response) into `out` without the hop-by-hop fields: Connection,
-// the fields it names, Keep-Alive and Proxy-Connection. Leading empty lines are dropped. With
-// `http11_status`, the status line's version becomes HTTP/1.1 (the relay speaks 1.1 to its
-// client whatever the backend spoke). `add` (header lines, each ending in CRLF) goes last,
-// before the empty line.
-void copy_end_to_end(std::string_view head, bool http11_status, std::string_view add,
+// the fields it names, Keep-Alive and Proxy-Connection. Leading empty lines are dropped. The
+// start line's version becomes HTTP/1.1, the relay's own, on both sides (RFC 9110 §2.5: an
+// intermediary sends its own version in what it forwards). `add` (header lines, each ending in
+// CRLF) goes last, before the empty line.
+void copy_end_to_end(std::string_view head, std::string_view add,
                      std::string& out);
 
 }  // namespace vw
