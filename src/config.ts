@@ -70,14 +70,19 @@ export function resolveConfig(o: Options): Config {
     throw new ConfigError("--access-log - and --json both want stdout: give --access-log a file, or drop --json");
   }
   const { accessLog, logFormat, route, dir, header, headerAlways, maxFileSize, maxTotal, ...rest } = v;
+  // --proxy-fresh keeps its worker ~96 % busy with connection set-up and teardown; at SCHED_FIFO
+  // that holds ksoftirqd on its CPU (the TCP work the kernel defers) off for seconds per run:
+  // p99 30 ms against 1.8 ms under SCHED_OTHER (README, Proxy mode). An explicit --policy wins.
+  const policy = v.proxyFresh && o.policy === undefined ? "other" : v.policy;
   return {
     ...rest,
+    policy,
     // A relay waits on two hops per request (client, then backend): holding each wake-up back
     // delays both and halved vw's relay rate in bench:proxy for no CPU saved, so --proxy turns
     // the default `auto` off. An explicit --coalesce still applies.
     coalesce: v.proxy.length > 0 && o.coalesce === undefined ? { mode: "off", boundUs: 0 } : v.coalesce,
     listen,
-    priority: v.policy === "other" ? 0 : v.priority,
+    priority: policy === "other" ? 0 : v.priority,
     accessLog: accessLog === undefined ? undefined : { path: accessLog, format: logFormat },
     content: { routes: route, dirs: dir, headers: header, headersAlways: headerAlways, maxFileSize, maxTotal, maxHeader: v.maxHeader },
   };

@@ -84,3 +84,15 @@ describe("--coalesce under --proxy", () => {
     assert.deepEqual(resolveConfig({ proxy, coalesce: "300" }).coalesce, { mode: "fixed", boundUs: 300 });
   });
 });
+
+describe("--policy under --proxy-fresh", () => {
+  it("the default fifo becomes other (a busy FIFO worker starves ksoftirqd); an explicit policy stays", () => {
+    const proxy = ["127.0.0.1:9"];
+    assert.equal(resolveConfig({ proxy }).policy, "fifo");
+    const fresh = resolveConfig({ proxy, proxyFresh: true });
+    assert.equal(fresh.policy, "other");
+    assert.equal(fresh.priority, 0);
+    assert.equal(resolveConfig({ proxy, proxyFresh: true, policy: "fifo" }).policy, "fifo");
+    assert.equal(resolveConfig({ proxy, proxyFresh: true, policy: "rr" }).policy, "rr");
+  });
+});
