@@ -1,13 +1,14 @@
-// charts.ts: entry of `npm run bench:charts`: redraws bench/results/latest.svg and engines.svg
-// from the committed latest.json and engines.json, without running any benchmark.
+// charts.ts: entry of `npm run bench:charts`: redraws bench/results/latest.svg, engines.svg and
+// proxy.svg from the committed latest.json, engines.json and proxy.json, without running any
+// benchmark.
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { readEngines, readLatest, writeEnginesChart, writeLatestChart } from "./lib/charts";
+import { readEngines, readLatest, readProxy, writeEnginesChart, writeLatestChart, writeProxyChart } from "./lib/charts";
 import { Flags, log, runEntry, UsageError } from "./lib/harness";
 import { repoRoot } from "./lib/util";
 
 const USAGE = `usage: npm run bench:charts -- [--dir DIR]
-  --dir DIR   where latest.json and engines.json are read and the SVGs written (default bench/results)`;
+  --dir DIR   where latest.json, engines.json and proxy.json are read and the SVGs written (default bench/results)`;
 
 async function main(): Promise<number> {
   let f: Flags;
@@ -24,6 +25,7 @@ async function main(): Promise<number> {
   const jobs = [
     { json: "latest.json", draw: (file: string) => writeLatestChart(dir, readLatest(file)) },
     { json: "engines.json", draw: (file: string) => writeEnginesChart(dir, readEngines(file)) },
+    { json: "proxy.json", draw: (file: string) => writeProxyChart(dir, readProxy(file)) },
   ];
   let drawn = 0;
   for (const j of jobs) {

@@ -18,7 +18,8 @@ import * as proc from "./lib/proc";
 import { cpuBusy } from "./lib/procstat";
 import { createTopology, netnsProblem, type Topology } from "./lib/netns";
 import { backendCommand, PROXIES, proxyCommand } from "./lib/proxies";
-import { markdown, summarise, svg, TARGET, targetLine } from "./lib/proxy-report";
+import { writeProxyChart } from "./lib/charts";
+import { markdown, summarise, TARGET, targetLine } from "./lib/proxy-report";
 import { measureProxy, type Run } from "./lib/proxy-run";
 import { schedstatAvailable } from "./lib/taskstat";
 import { fmt, repoRoot, which } from "./lib/util";
@@ -228,7 +229,7 @@ async function main(ctx: { tmpDir: string }): Promise<number> {
     runs,
   }));
   fs.writeFileSync(path.join(outDir, "bench-proxy.md"), md);
-  fs.writeFileSync(path.join(outDir, "proxy.svg"), svg(summary, `${date}, ${rounds}×${durationSec} s, wrk -c${connections} ${urlPath}, proxy alone on CPU ${proxyCpu}; compare within one run only`));
+  await writeProxyChart(outDir, { meta: { topology: topo === null ? "loopback" : "netns", date, rounds, durationSec, warmupSec, connections, path: urlPath, proxyCpu, backendCpu: shared[0] }, summary });
   log(`wrote ${json}, bench-proxy.md and proxy.svg`);
   return runs.some((r) => !r.ok) ? 1 : 0;
 }

@@ -1,6 +1,6 @@
 // proxy-report.ts: what `npm run bench:proxy` makes of its runs: medians (min–max) per proxy,
 // per-round ratios vw ÷ nginx medianed, issue 13's target met or not, the Markdown report and
-// a bar chart (SVG) of proxy CPU µs per request.
+// (the chart is chart-proxy.ts).
 import { mdTable } from "./harness";
 import type { ProxySpec } from "./proxies";
 import type { Run, RunValues } from "./proxy-run";
@@ -170,50 +170,4 @@ export function markdown(s: Summary, runs: readonly Run[], c: ReportContext): st
 }
 
 const pct = (x: number | null): string => (x === null ? "n/a" : `${x.toFixed(1)} %`);
-const esc = (t: string): string => t.replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;");
 
-/** Bars of proxy CPU µs per request (median, min–max whiskers), vw orange, nginx grey. */
-export function svg(s: Summary, caption: string): string {
-  const bars = s.proxies.map((p) => ({ name: p.label, vw: p.id.startsWith("vw"), x: p.metrics.cpuUsPerReq }));
-  const W = 760;
-  const H = 360;
-  const L = 60;
-  const T = 50;
-  const B = 90;
-  const max = Math.max(1e-9, ...bars.map((b) => b.x?.max ?? 0)) * 1.1;
-  const slot = (W - L - 20) / Math.max(1, bars.length);
-  const bw = Math.min(70, slot * 0.55);
-  const y = (v: number): number => H - B - ((H - B - T) * v) / max;
-  const parts: string[] = [
-    `<text x="${W / 2}" y="26" text-anchor="middle" font-size="15" font-weight="bold">proxy CPU µs per request (median, min–max over rounds)</text>`,
-    `<line x1="${L}" y1="${H - B}" x2="${W - 20}" y2="${H - B}" stroke="#444"/>`,
-  ];
-  bars.forEach((b, i) => {
-    const cx = L + slot * (i + 0.5);
-    const words = b.name.split(" ");
-    const half = Math.ceil(words.length / 2);
-    parts.push(`<text x="${cx.toFixed(1)}" y="${H - B + 18}" text-anchor="middle" font-size="11">${esc(words.slice(0, half).join(" "))}</text>`);
-    parts.push(`<text x="${cx.toFixed(1)}" y="${H - B + 32}" text-anchor="middle" font-size="11">${esc(words.slice(half).join(" "))}</text>`);
-    if (b.x === null) {
-      parts.push(`<text x="${cx.toFixed(1)}" y="${H - B - 6}" text-anchor="middle" font-size="11" fill="#888">n/a</text>`);
-      return;
-    }
-    const top = y(b.x.median);
-    parts.push(`<rect x="${(cx - bw / 2).toFixed(1)}" y="${top.toFixed(1)}" width="${bw.toFixed(1)}" height="${(H - B - top).toFixed(1)}" fill="${b.vw ? "#d9480f" : "#868e96"}"/>`);
-    if (b.x.n > 1) {
-      const y1 = y(b.x.min).toFixed(1);
-      const y2 = y(b.x.max).toFixed(1);
-      parts.push(`<line x1="${cx.toFixed(1)}" y1="${y1}" x2="${cx.toFixed(1)}" y2="${y2}" stroke="#000"/>`);
-      parts.push(`<line x1="${(cx - 6).toFixed(1)}" y1="${y2}" x2="${(cx + 6).toFixed(1)}" y2="${y2}" stroke="#000"/>`);
-      parts.push(`<line x1="${(cx - 6).toFixed(1)}" y1="${y1}" x2="${(cx + 6).toFixed(1)}" y2="${y1}" stroke="#000"/>`);
-    }
-    parts.push(`<text x="${cx.toFixed(1)}" y="${(y(b.x.max) - 6).toFixed(1)}" text-anchor="middle" font-size="12">${esc(fmt(b.x.median))}</text>`);
-  });
-  return `<?xml version="1.0" encoding="UTF-8"?>
-<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" viewBox="0 0 ${W} ${H}" font-family="sans-serif">
-<rect width="${W}" height="${H}" fill="#fff"/>
-${parts.join("\n")}
-<text x="${W / 2}" y="${H - 20}" text-anchor="middle" font-size="11" fill="#555">${esc(caption)}</text>
-</svg>
-`;
-}
