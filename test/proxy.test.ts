@@ -333,6 +333,30 @@ for (const engine of ENGINES) {
       }
     });
 
+    it("a 413 reaches a client that keeps sending its 2 MB body (a lingering close, not a reset)", async () => {
+      const backend = new Backend();
+      await backend.start();
+      const vw = await startVw(["--engine", engine, "--workers", "1", "--policy", "other", "-q", "--proxy", `127.0.0.1:${backend.port}`, "--max-body", "1000"]);
+      try {
+        for (const pipelined of [false, true]) {
+          const c = await RawClient.connect(vw.port);
+          c.write(`POST /echo HTTP/1.1\r\nHost: h\r\nContent-Length: 2000000\r\n\r\n`);
+          c.write(Buffer.alloc(2000000, "b"));
+          if (pipelined) c.write(get("/after"));
+          const r = await readResponse(c, false, 5000);
+          assert.equal(r.status, 413);
+          assert.match(r.headers, /^Connection: close\r?$/m);
+          await c.waitClosed(5000);
+          assert.equal(c.received.length, 0, "nothing after the 413");
+          c.destroy();
+        }
+        assert.equal(backend.seen.length, 0, "nothing reached the backend");
+      } finally {
+        assert.equal((await vw.stop()).code, 0);
+        await backend.stop();
+      }
+    });
+
     it("answers 504 when the backend does not answer within --proxy-timeout", async () => {
       const backend = new Backend();
       await backend.start();

@@ -156,6 +156,15 @@ class URingEngine final : public Lifecycle<URingEngine> {
       Conn& c = e.slot(fd);
       if (is_client(c)) e.close_conn(fd, c);
     }
+    // Lingering, the engine reads the client with its own recv (discarding); the relay's poll
+    // is no longer wanted (one posted completes unseen).
+    void linger_client(int fd) override {
+      Conn& c = e.slot(fd);
+      if (c.state != ConnState::open) return;
+      e._polls->want(fd, Watch::none);
+      c.linger_after_write = true;
+      e.finish_response(fd, c);
+    }
     URingEngine& e;
   };
 
@@ -522,7 +531,7 @@ void URingEngine::on_poll(int fd, uint32_t gen, int res) {
   // Stale: the fd was closed (its poll cancelled or removed) and the number maybe reused.
   if (i >= _conns.size() || _conns[i].state == ConnState::free || _conns[i].gen != gen) return;
   uint32_t ready = _polls->completed(fd, res);
-  if (!ready) return;
+  if (!ready || _conns[i].state == ConnState::lingering) return;  // (lingering: the engine's)
   if (_conns[i].state == ConnState::upstream)
     _relay->on_upstream(fd, ready);
   else

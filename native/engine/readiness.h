@@ -118,7 +118,7 @@ class ReadinessEngine : public Lifecycle<Backend> {
   // ---- connections ----
 
   void on_conn(int fd, Conn& c, uint32_t ready) {
-    if (_relay) {
+    if (_relay && c.state != ConnState::lingering) {  // (a lingering client is the engine's)
       relay_event(fd, c, ready);
       return;
     }
@@ -266,6 +266,12 @@ class ReadinessEngine : public Lifecycle<Backend> {
     void close_client(int fd) override {
       Conn& c = slot(fd);
       if (Base::is_client(c)) e.close_conn(fd, c);
+    }
+    void linger_client(int fd) override {
+      Conn& c = slot(fd);
+      if (c.state != ConnState::open) return;
+      c.linger_after_write = true;
+      e.finish_response(fd, c);
     }
     ReadinessEngine& e;
   };

@@ -34,6 +34,7 @@ struct Relay::Exchange {
   bool replayable = false;   // GET/HEAD whose whole request is still in to_up (see flush_up)
   bool pipelined = false;    // its request went out in an upstream connection's pipeline
   bool solo = false;         // a retry: never pipelined (RFC 9112 §9.3.2)
+  bool own_answer = false;   // vw answered (an error) itself: the rest of the request may follow
   uint64_t body_left = 0;    // request body bytes (Content-Length) still to forward
   uint64_t deadline = 0;     // --proxy-timeout: no progress by then ends the exchange
   uint64_t read_ns = 0;      // when the request was taken from the client's bytes (latency)
@@ -52,7 +53,7 @@ struct Relay::Exchange {
     status = 0;
     body_out = 0;
     req_done = head_done = resp_done = up_reusable = sent = reused = replayable = false;
-    pipelined = solo = false;
+    pipelined = solo = own_answer = false;
     body_left = 0;
     head.clear();
     to_up.clear();

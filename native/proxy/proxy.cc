@@ -458,10 +458,11 @@ void Relay::finish(Exchange& x) {
   // A response that came before its request's body was all read leaves the rest of that body
   // in flight: it cannot be told from the next request, so the connection ends.
   bool keep = x.keep && x.req_done && !_stopping;
+  bool linger = x.own_answer || !x.req_done || !x.in.empty();  // unread input may follow
   x.phase = Phase::idle;
   x.reset_request();
   if (!keep) {
-    _host.close_client(x.fd);
+    end_client(x, linger);
     return;
   }
   start_request(x);  // a pipelined request may be waiting already
@@ -494,7 +495,26 @@ void Relay::reply(Exchange& x, uint16_t status) {
   x.phase = Phase::receiving;
   x.sent = x.head_done = x.resp_done = true;
   x.keep = false;  // whatever of the request is still arriving cannot be skipped safely
+  x.own_answer = true;
   flush_client(x);
+}
+
+// The client's connection ends after its last response: closed, or with `linger` (input may
+// still come) handed to the engine's lingering close, watched for reading (a shut socket
+// reports writable forever).
+void Relay::end_client(Exchange& x, bool linger) {
+  if (!linger || _stopping) {
+    _host.close_client(x.fd);
+    return;
+  }
+  if (x.cw != Watch::read) {
+    if (!_host.watch(x.fd, Watch::read)) {
+      _host.close_client(x.fd);
+      return;
+    }
+    x.cw = Watch::read;
+  }
+  _host.linger_client(x.fd);
 }
 
 void Relay::fail(Exchange& x) {

@@ -40,6 +40,12 @@ class RelayHost {
   virtual bool watch(int fd, Watch w) = 0;         // change an fd's interest
   virtual void forget(int fd) = 0;                 // an upstream fd is about to be closed
   virtual void close_client(int fd) = 0;           // close a client (it calls client_closed)
+  // The client's last response is out and unread input may follow (an error answered before
+  // its body was read, pipelined requests): the engine's lingering close, as after its own
+  // last response (shut writing, read and drop until the client's FIN or the linger deadline,
+  // RFC 9112 §9.6), so the client reads the answer instead of a reset. The fd is watched for
+  // reading; the engine calls client_closed when it closes.
+  virtual void linger_client(int fd) = 0;
 
  protected:
   ~RelayHost() = default;
@@ -96,6 +102,7 @@ class Relay {
   void flush_client(Exchange& x);
   void finish(Exchange& x);
   void reply(Exchange& x, uint16_t status);
+  void end_client(Exchange& x, bool linger);
   void fail(Exchange& x);  // mid-response: drop the client, never a truncated body that looks whole
   bool update_watches(Exchange& x);
 
