@@ -11,8 +11,8 @@ import assert from "node:assert/strict";
 
 import { engineSkip } from "./helpers/engines";
 import { RawClient, fdCount, freePort, metricValue, runVw, sleep, startVw, waitFor, type VwProcess } from "./helpers/server";
-import { SIZED, settledFdCount } from "./helpers/clients";
-import { Backend, get, readResponse } from "./helpers/http-backend";
+import { SIZED } from "./helpers/clients";
+import { Backend, get, readResponse, startRelay, stopRelay } from "./helpers/http-backend";
 
 const ENGINES = ["epoll", "poll", "select", "uring"].filter((e) => engineSkip(e) === undefined);
 const PIPELINED = "vw_proxy_pipelined_requests_total";
@@ -33,17 +33,9 @@ for (const engine of ENGINES) {
     const metric = (name: string, labels: Record<string, string> | number = 0) => metricValue(metricsPort, name, labels);
 
     before(async () => {
-      await backend.start();
-      metricsPort = await freePort();
-      vw = await startVw(["--engine", engine, "--workers", "1", "--policy", "other", "-q", "--proxy", `127.0.0.1:${backend.port}`, "--proxy-conns", "2", "--proxy-pipeline", "8", "--metrics", `127.0.0.1:${metricsPort}`]);
-      baseline = await settledFdCount(vw.pid);
+      ({ vw, metricsPort, baseline } = await startRelay(engine, backend, ["--proxy-conns", "2", "--proxy-pipeline", "8"]));
     });
-    after(async () => {
-      for (const c of clients) c.destroy();
-      const r = await vw.stop();
-      assert.equal(r.code, 0, vw.stderr());
-      await backend.stop();
-    });
+    after(() => stopRelay(vw, backend, clients));
 
     it("gives each of 40 clients its own answer over at most 2 connections, pipelined", async () => {
       const pipelinedBefore = await metric(PIPELINED);

@@ -10,7 +10,7 @@ import * as fs from "node:fs";
 import { engineSkip } from "./helpers/engines";
 import { RawClient, fdCount, freePort, metricValue, runVw, sleep, startVw, waitFor, type VwProcess } from "./helpers/server";
 import { SIZED, settledFdCount } from "./helpers/clients";
-import { Backend, get, parseAny, readResponse } from "./helpers/http-backend";
+import { Backend, get, parseAny, readResponse, startRelay, stopRelay } from "./helpers/http-backend";
 
 const ENGINES = ["epoll", "poll", "select", "uring"].filter((e) => engineSkip(e) === undefined);
 
@@ -28,17 +28,9 @@ for (const engine of ENGINES) {
     };
 
     before(async () => {
-      await backend.start();
-      metricsPort = await freePort();
-      vw = await startVw(["--engine", engine, "--workers", "1", "--policy", "other", "-q", "--proxy", `127.0.0.1:${backend.port}`, "--proxy-conns", "4", "--metrics", `127.0.0.1:${metricsPort}`]);
-      baseline = await settledFdCount(vw.pid);
+      ({ vw, metricsPort, baseline } = await startRelay(engine, backend, ["--proxy-conns", "4"]));
     });
-    after(async () => {
-      for (const c of clients) c.destroy();
-      const r = await vw.stop();
-      assert.equal(r.code, 0, vw.stderr());
-      await backend.stop();
-    });
+    after(() => stopRelay(vw, backend, clients));
 
     it("relays GET with Host kept, hop-by-hop fields dropped both ways", async () => {
       const c = await connect();

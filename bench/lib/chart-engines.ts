@@ -3,7 +3,7 @@
 // 10,000 idle ones), one line per engine, x on a log scale so that the decades are spaced as
 // decades.
 import type { Spread } from "./util";
-import { FONT } from "./text-width";
+import { chartFrame, roundsLine } from "./chart-frame";
 import type { TopLevelSpec } from "./vega-svg";
 
 /** One engine in one load shape, as engines.json's summary holds it. */
@@ -73,24 +73,15 @@ export function enginesChart(r: EnginesChartInput): TopLevelSpec {
   };
   const y = { field: "median", type: "quantitative" as const, title: "worker CPU µs per request", axis: { titleFontSize: 12 }, scale: { zero: true } };
   return {
-    $schema: "https://vega.github.io/schema/vega-lite/v6.json",
-    title: {
-      text: `vw's engines: worker CPU per request against idle connections (${active} active)`,
-      subtitle: [
+    ...chartFrame(
+      `vw's engines: worker CPU per request against idle connections (${active} active)`,
+      [
         `client: wrk -t1 (${active} keep-alive connections) and an idle-connection holder on CPU ${m.clientCpus}, server on CPU ${m.serverCpus}`,
-        `${m.rounds} round${m.rounds === 1 ? "" : "s"} × ${m.durationSec} s (+${m.warmupSec} s warm-up), engines interleaved; points: median, whiskers: min–max; ${m.date.slice(0, 10)}`,
+        `${roundsLine(m.rounds, m.durationSec, m.warmupSec)}, engines interleaved; points: median, whiskers: min–max; ${m.date.slice(0, 10)}`,
       ],
-      anchor: "start",
-      fontSize: 15,
-      subtitleFontSize: 11,
-      subtitleColor: "#444",
-      offset: 14,
-    },
-    background: "white",
-    padding: 12,
-    width: 520,
-    height: 340,
-    config: { font: FONT, axis: { labelFontSize: 11, gridColor: "#e9ecef" } },
+      520,
+      340,
+    ),
     data: { values: data },
     encoding: { x, color },
     layer: [

@@ -2,7 +2,7 @@
 // CPU µs per request for each proxy, a bar at the median with min–max whiskers over the rounds,
 // vw's variants in vw's colour beside the nginx set-up each is compared with.
 import type { Spread } from "./util";
-import { FONT } from "./text-width";
+import { chartFrame, roundsLine } from "./chart-frame";
 import type { TopLevelSpec } from "./vega-svg";
 
 /** What the chart reads of a bench:proxy run: proxy.json has all of it. */
@@ -39,24 +39,15 @@ export function proxyChart(r: ProxyChartInput): TopLevelSpec {
   const y = { field: "median", type: "quantitative" as const, title: "proxy CPU µs per request", axis: { titleFontSize: 12 }, scale: { zero: true } };
   const color = { field: "kind", type: "nominal" as const, scale: { domain: ["vw", "nginx"], range: ["#d9480f", "#868e96"] }, legend: { title: null, orient: "right" as const, labelFontSize: 12 } };
   return {
-    $schema: "https://vega.github.io/schema/vega-lite/v6.json",
-    title: {
-      text: "vw --proxy against nginx proxy_pass: proxy CPU per request",
-      subtitle: [
+    ...chartFrame(
+      "vw --proxy against nginx proxy_pass: proxy CPU per request",
+      [
         `${m.topology === "netns" ? "three network namespaces" : "loopback"}: the proxy alone on CPU ${m.proxyCpu}, a vw backend and wrk -t1 -c${m.connections} ${m.path} (keep-alive) on CPU ${m.backendCpu}`,
-        `${m.rounds} round${m.rounds === 1 ? "" : "s"} × ${m.durationSec} s (+${m.warmupSec} s warm-up), proxies interleaved; bars: median, whiskers: min–max; ${m.date.slice(0, 10)}`,
+        `${roundsLine(m.rounds, m.durationSec, m.warmupSec)}, proxies interleaved; bars: median, whiskers: min–max; ${m.date.slice(0, 10)}`,
       ],
-      anchor: "start",
-      fontSize: 15,
-      subtitleFontSize: 11,
-      subtitleColor: "#444",
-      offset: 14,
-    },
-    background: "white",
-    padding: 12,
-    width: 600,
-    height: 300,
-    config: { font: FONT, axis: { labelFontSize: 11, gridColor: "#e9ecef" }, view: { stroke: null } },
+      600,
+      300,
+    ),
     data: { values: data },
     encoding: { x },
     layer: [

@@ -2,7 +2,10 @@
 // purpose), and a client-side reader for any response framing.
 import * as net from "node:net";
 
-import type { RawClient } from "./server";
+import assert from "node:assert/strict";
+
+import { settledFdCount } from "./clients";
+import { freePort, startVw, type RawClient, type VwProcess } from "./server";
 
 export interface SeenRequest {
   method: string;
@@ -196,3 +199,22 @@ export function parseAny(b: Buffer, head: boolean, closed: boolean) {
 }
 
 export const get = (path: string, extra = "") => `GET ${path} HTTP/1.1\r\nHost: example.test\r\n${extra}\r\n`;
+
+/**
+ * vw relaying to `backend` (started here) with `flags`, under --engine `engine`, one worker at
+ * SCHED_OTHER, /metrics on a free port; `baseline` is its fd count once settled.
+ */
+export async function startRelay(engine: string, backend: Backend, flags: string[]): Promise<{ vw: VwProcess; metricsPort: number; baseline: number }> {
+  await backend.start();
+  const metricsPort = await freePort();
+  const vw = await startVw(["--engine", engine, "--workers", "1", "--policy", "other", "-q", "--proxy", `127.0.0.1:${backend.port}`, ...flags, "--metrics", `127.0.0.1:${metricsPort}`]);
+  return { vw, metricsPort, baseline: await settledFdCount(vw.pid) };
+}
+
+/** Ends what startRelay started, after `clients`: vw must exit 0. */
+export async function stopRelay(vw: VwProcess, backend: Backend, clients: readonly RawClient[]): Promise<void> {
+  for (const c of clients) c.destroy();
+  const r = await vw.stop();
+  assert.equal(r.code, 0, vw.stderr());
+  await backend.stop();
+}
