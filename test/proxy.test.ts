@@ -457,13 +457,22 @@ describe("proxy: the instrument", () => {
       assert.equal((await vw.stop()).code, 0);
       await backend.stop();
     }
-    const lines = vw.stdout().trim().split("\n").map((l) => JSON.parse(l) as { proxy?: { up_opened: number; up_reused: number }; workers: { syscalls: { connect: number } }[] });
-    const opened = lines.reduce((n, l) => n + (l.proxy?.up_opened ?? 0), 0);
-    const reused = lines.reduce((n, l) => n + (l.proxy?.up_reused ?? 0), 0);
-    const connects = lines.reduce((n, l) => n + l.workers[0].syscalls.connect, 0);
-    assert.equal(opened, 1);
-    assert.equal(reused, 4);
-    assert.equal(connects, 1);
+    type Up = { read: number; write: number; close: number; connect: number };
+    type Relayed = { up_opened: number; up_reused: number; up_syscalls: Up };
+    const lines = vw.stdout().trim().split("\n").map((l) => JSON.parse(l) as { proxy?: Relayed; workers: { syscalls: Record<string, number>; proxy?: Relayed }[] });
+    const sum = (f: (l: (typeof lines)[number]) => number) => lines.reduce((n, l) => n + f(l), 0);
+    assert.equal(sum((l) => l.proxy?.up_opened ?? 0), 1);
+    assert.equal(sum((l) => l.proxy?.up_reused ?? 0), 4);
+    assert.equal(sum((l) => l.workers[0].syscalls.connect), 1);
+    // The worker's own relay figures: one write and at least one read upstream per request, a part
+    // of its read and write calls; the all-workers object is their sum.
+    const up = (k: keyof Up) => sum((l) => l.workers[0].proxy?.up_syscalls[k] ?? 0);
+    assert.equal(up("write"), 5);
+    assert.ok(up("read") >= 5, `${up("read")} upstream reads`);
+    assert.equal(up("connect"), 1);
+    assert.equal(up("close"), 1, "the pooled connection closed at the stop");
+    assert.ok(up("read") < sum((l) => l.workers[0].syscalls.read) && up("write") < sum((l) => l.workers[0].syscalls.write));
+    assert.equal(sum((l) => l.proxy?.up_syscalls.write ?? 0), up("write"));
     assert.match(vw.stderr(), /proxy: 1 connections opened, 4 requests on pooled ones\n\s+0 pipelined, 0 resent, 0 upstream failures/);
   });
 });
