@@ -12,7 +12,7 @@ import assert from "node:assert/strict";
 import { engineSkip } from "./helpers/engines";
 import { RawClient, fdCount, freePort, metricValue, runVw, sleep, startVw, waitFor, type VwProcess } from "./helpers/server";
 import { SIZED } from "./helpers/clients";
-import { Backend, get, readResponse, startRelay, stopRelay } from "./helpers/http-backend";
+import { Backend, get, manyClients, pipelined256, readResponse, startRelay, stopRelay } from "./helpers/http-backend";
 
 const ENGINES = ["epoll", "poll", "select", "uring"].filter((e) => engineSkip(e) === undefined);
 const PIPELINED = "vw_proxy_pipelined_requests_total";
@@ -171,12 +171,7 @@ for (const engine of ENGINES) {
         c.write(get(path));
         assert.equal((await readResponse(c, false, 10000)).body.length, n, path);
       }
-      const paths = Array.from({ length: 256 }, (_, i) => SIZED[i % SIZED.length][0]);
-      c.write(paths.map((p) => get(p)).join(""));
-      for (const [i, p] of paths.entries()) {
-        const r = await readResponse(c, false, 10000);
-        assert.equal(r.body.length, SIZED.find(([q]) => q === p)![1], `response ${i} (${p})`);
-      }
+      await pipelined256(c);
       c.destroy();
     });
 
@@ -185,14 +180,7 @@ for (const engine of ENGINES) {
     it(`serves ${many} clients over 4 connections`, async () => {
       const before = await metricValue(originMetrics, "vw_connections_accepted_total");
       const writesBefore = await metricValue(metricsPort, "vw_proxy_upstream_syscalls_total", { syscall: "write" });
-      const cs = await Promise.all(Array.from({ length: many }, () => RawClient.connect(vw.port)));
-      try {
-        for (const c of cs) c.write(get("/10k"));
-        const rs = await Promise.all(cs.map((c) => readResponse(c, false, 20000)));
-        for (const r of rs) assert.equal(r.body.length, 10240);
-      } finally {
-        for (const c of cs) c.destroy();
-      }
+      await manyClients(vw.port, many);
       const accepted = (await metricValue(originMetrics, "vw_connections_accepted_total")) - before;
       assert.ok(accepted <= 4, `the origin accepted ${accepted} connections for --proxy-conns 4`);
       // Requests that arrive together go up together: far fewer writes than requests.

@@ -10,7 +10,7 @@ import * as fs from "node:fs";
 import { engineSkip } from "./helpers/engines";
 import { RawClient, fdCount, freePort, metricValue, runVw, sleep, startVw, waitFor, type VwProcess } from "./helpers/server";
 import { SIZED, settledFdCount } from "./helpers/clients";
-import { Backend, get, parseAny, readResponse, startRelay, stopRelay } from "./helpers/http-backend";
+import { Backend, get, manyClients, pipelined256, parseAny, readResponse, startRelay, stopRelay } from "./helpers/http-backend";
 
 const ENGINES = ["epoll", "poll", "select", "uring"].filter((e) => engineSkip(e) === undefined);
 
@@ -264,12 +264,7 @@ for (const engine of ENGINES) {
 
     it("answers 256 pipelined requests in order", async () => {
       const c = await RawClient.connect(vw.port);
-      const paths = Array.from({ length: 256 }, (_, i) => SIZED[i % SIZED.length][0]);
-      c.write(paths.map((p) => get(p)).join(""));
-      for (const [i, p] of paths.entries()) {
-        const r = await readResponse(c, false, 10000);
-        assert.equal(r.body.length, SIZED.find(([q]) => q === p)![1], `response ${i} (${p})`);
-      }
+      await pipelined256(c);
       c.destroy();
     });
 
@@ -290,14 +285,7 @@ for (const engine of ENGINES) {
     const many = engine === "select" ? 500 : 1000;
     it(`serves ${many} client connections over a pool of 16`, async () => {
       const before = await metricValue(originMetrics, "vw_connections_accepted_total");
-      const cs = await Promise.all(Array.from({ length: many }, () => RawClient.connect(vw.port)));
-      try {
-        for (const c of cs) c.write(get("/10k"));
-        const rs = await Promise.all(cs.map((c) => readResponse(c, false, 20000)));
-        for (const r of rs) assert.equal(r.body.length, 10240);
-      } finally {
-        for (const c of cs) c.destroy();
-      }
+      await manyClients(vw.port, many);
       const accepted = (await metricValue(originMetrics, "vw_connections_accepted_total")) - before;
       assert.ok(accepted <= 16, `the origin accepted ${accepted} connections from a pool of 16`);
     });

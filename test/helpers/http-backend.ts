@@ -4,8 +4,8 @@ import * as net from "node:net";
 
 import assert from "node:assert/strict";
 
-import { settledFdCount } from "./clients";
-import { freePort, startVw, type RawClient, type VwProcess } from "./server";
+import { SIZED, settledFdCount } from "./clients";
+import { freePort, RawClient, startVw, type VwProcess } from "./server";
 
 export interface SeenRequest {
   method: string;
@@ -217,4 +217,26 @@ export async function stopRelay(vw: VwProcess, backend: Backend, clients: readon
   const r = await vw.stop();
   assert.equal(r.code, 0, vw.stderr());
   await backend.stop();
+}
+
+/** `many` clients at once through vw at `port`, each asking GET /10k: every body whole (10,240 bytes). */
+export async function manyClients(port: number, many: number): Promise<void> {
+  const cs = await Promise.all(Array.from({ length: many }, () => RawClient.connect(port)));
+  try {
+    for (const c of cs) c.write(get("/10k"));
+    const rs = await Promise.all(cs.map((c) => readResponse(c, false, 20000)));
+    for (const r of rs) assert.equal(r.body.length, 10240);
+  } finally {
+    for (const c of cs) c.destroy();
+  }
+}
+
+/** 256 requests for the built-in sizes pipelined on client `c` in one write: answered in order, each whole. */
+export async function pipelined256(c: RawClient): Promise<void> {
+  const paths = Array.from({ length: 256 }, (_, i) => SIZED[i % SIZED.length][0]);
+  c.write(paths.map((p) => get(p)).join(""));
+  for (const [i, p] of paths.entries()) {
+    const r = await readResponse(c, false, 10000);
+    assert.equal(r.body.length, SIZED.find(([q]) => q === p)![1], `response ${i} (${p})`);
+  }
 }
