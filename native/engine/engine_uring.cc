@@ -130,15 +130,6 @@ class URingEngine final : public Lifecycle<URingEngine> {
   // ---- proxy mode (--proxy; uring_relay.h) ----
   void relay_accepted(int fd);
   void on_poll(int fd, uint32_t gen, int res);
-  void sweep() {
-    Lifecycle::sweep();
-    if (_relay) _relay->tick();
-  }
-  void drain() {
-    if (_relay) _relay->begin_graceful();
-    Lifecycle::drain();
-  }
-  bool m_finishes_itself(int fd) { return _relay && _relay->in_flight(fd); }  // ends it itself
   struct RelayPort final : RelayHost {
     explicit RelayPort(URingEngine& engine) : e(engine) {}
     Conn& slot(int fd) override { return e.slot(fd); }
@@ -182,7 +173,6 @@ class URingEngine final : public Lifecycle<URingEngine> {
   Coalescer _coalesce;
   RelayPort _port{*this};
   std::unique_ptr<URingPolls> _polls;  // null unless --proxy
-  std::unique_ptr<Relay> _relay;       // null unless --proxy
 };
 
 URingEngine::~URingEngine() {
@@ -201,8 +191,7 @@ int URingEngine::prepare(std::string& what) {
   if (!_env.config.proxy.empty()) {
     _polls = std::make_unique<URingPolls>(_ring, kIgnore);
     _polls->grow(_conns.size());
-    _relay = std::make_unique<Relay>(_env.config, _env.stats, _sys, _date, _now_ms, _port, _env.log);
-    if (int err = _relay->prepare(what)) return err;
+    if (int err = start_relay(_port, what)) return err;
   }
   return 0;
 }
@@ -532,10 +521,7 @@ void URingEngine::on_poll(int fd, uint32_t gen, int res) {
   if (i >= _conns.size() || _conns[i].state == ConnState::free || _conns[i].gen != gen) return;
   uint32_t ready = _polls->completed(fd, res);
   if (!ready || _conns[i].state == ConnState::lingering) return;  // (lingering: the engine's)
-  if (_conns[i].state == ConnState::upstream)
-    _relay->on_upstream(fd, ready);
-  else
-    _relay->on_client(fd, ready);
+  relay_ready(fd, _conns[i], ready);
 }
 
 // ---- the stop ----

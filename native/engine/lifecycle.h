@@ -1,7 +1,8 @@
 // lifecycle.h: what every engine does around its I/O, written once: the connection table, the
 // stop message, the 1 s tick (drain deadline, listener resume, deadline sweep), graceful stop,
 // the accept error policy with the spare fd, admission, accept and close bookkeeping, the end of
-// a connection (close or linger), answering a read's worth of requests, teardown. An engine
+// a connection (close or linger), answering a read's worth of requests, teardown, and for an
+// engine that relays (--proxy) the relay's tick, graceful stop and dispatch. An engine
 // derives from Lifecycle<Itself> (CRTP: direct calls, nothing virtual on the hot path) and
 // writes only its mechanism: how it waits, reads, writes and closes.
 //
@@ -38,6 +39,7 @@
 #include "engine/engine.h"
 #include "engine/reserve_fd.h"
 #include "engine/serve_input.h"
+#include "proxy/proxy.h"
 #include "worker/stats.h"
 #include "worker/sys.h"
 
@@ -123,7 +125,8 @@ class Lifecycle : public Engine {
       if (is_client(_conns[fd])) self().close_conn(static_cast<int>(fd), _conns[fd]);
   }
 
-  // Coarse sweep: one pass a second over the table instead of a timer per connection.
+  // Coarse sweep: one pass a second over the table instead of a timer per connection (the
+  // relay's exchanges keep their own deadlines: --proxy-timeout).
   void sweep() {
     for (size_t fd = 0; fd < _conns.size(); fd++) {
       Conn& c = _conns[fd];
@@ -131,6 +134,7 @@ class Lifecycle : public Engine {
       if (c.state == ConnState::open) bump(_counts.timeouts);
       self().close_conn(static_cast<int>(fd), c);
     }
+    if (_relay) _relay->tick();
   }
 
   void begin_graceful() {
@@ -144,6 +148,7 @@ class Lifecycle : public Engine {
   // Graceful stop: a connection with a response going out finishes it, then ends; the others
   // end now.
   void drain() {
+    if (_relay) _relay->begin_graceful();
     for (size_t fd = 0; fd < _conns.size(); fd++) {
       Conn& c = _conns[fd];
       if (!is_client(c)) continue;
@@ -155,7 +160,22 @@ class Lifecycle : public Engine {
       }
     }
   }
-  bool m_finishes_itself(int) { return false; }
+  // A relayed exchange in flight ends itself: its response first, then the client.
+  bool m_finishes_itself(int fd) { return _relay && _relay->in_flight(fd); }
+
+  // ---- --proxy (proxy.h): the relay's part of the lifecycle, for an engine that relays ----
+  // Before the gate: the relay, lent `host` (the engine's RelayHost). Returns errno, names `what`.
+  int start_relay(RelayHost& host, std::string& what) {
+    _relay = std::make_unique<Relay>(_env.config, _env.stats, _sys, _date, _now_ms, host, _env.log);
+    return _relay->prepare(what);
+  }
+  // Readiness of an fd the relay drives: an upstream connection, or a client not lingering.
+  void relay_ready(int fd, const Conn& c, uint32_t ready) {
+    if (c.state == ConnState::upstream)
+      _relay->on_upstream(fd, ready);
+    else
+      _relay->on_client(fd, ready);
+  }
 
   void set_listening(bool on) {
     _listening = on;
@@ -301,6 +321,7 @@ class Lifecycle : public Engine {
   uint64_t _drain_deadline_ms = 0;
   DateCache _date;
   std::unique_ptr<OutBatch> _out;  // one batch at a time, for every connection
+  std::unique_ptr<Relay> _relay;   // null unless --proxy
 
  private:
   uint32_t self_open() const { return const_cast<Lifecycle*>(this)->self().m_open_count(); }

@@ -73,6 +73,7 @@ class ReadinessEngine : public Lifecycle<Backend> {
   using Base::_lim;
   using Base::_now_ms;
   using Base::_out;
+  using Base::_relay;
   using Base::_stop;
   using Base::_sys;
   using Base::finished;
@@ -87,8 +88,7 @@ class ReadinessEngine : public Lifecycle<Backend> {
     _rbuf = std::make_unique<char[]>(kReadBuf);
     if (int err = _timer.open(what)) return err;
     if (!_env.config.proxy.empty()) {  // proxy mode: see the block at the end
-      _relay = std::make_unique<Relay>(_env.config, _env.stats, _sys, _date, _now_ms, _port, _env.log);
-      if (int err = _relay->prepare(what)) return err;
+      if (int err = this->start_relay(_port, what)) return err;
     }
     return 0;
   }
@@ -119,7 +119,7 @@ class ReadinessEngine : public Lifecycle<Backend> {
 
   void on_conn(int fd, Conn& c, uint32_t ready) {
     if (_relay && c.state != ConnState::lingering) {  // (a lingering client is the engine's)
-      relay_event(fd, c, ready);
+      this->relay_ready(fd, c, ready);
       return;
     }
     if (c.out) {
@@ -191,7 +191,7 @@ class ReadinessEngine : public Lifecycle<Backend> {
   void m_accepted(int fd, const sockaddr_storage& peer) {
     Conn& c = this->open_conn(fd, peer);
     if (_eager_read && _relay) {  // proxy mode: the relay reads, and may grow the table
-      relay_event(fd, c, kReadable);
+      this->relay_ready(fd, c, kReadable);
       Conn& now = _conns[static_cast<size_t>(fd)];
       if (now.state != ConnState::free && !now.watched && !watch(fd, now, Interest::read))
         close_conn(fd, now);
@@ -232,22 +232,8 @@ class ReadinessEngine : public Lifecycle<Backend> {
   // ---- proxy mode (--proxy; proxy.h) ----
   // The relay drives every client and upstream fd; upstream fds sit in _conns as
   // ConnState::upstream. The engine's part is this block plus the `if (_relay)` lines in
-  // prepare_common, on_conn, m_accepted and close_conn, and is_client() in the lifecycle's sweeps.
-  void sweep() {
-    Base::sweep();
-    if (_relay) _relay->tick();
-  }
-  void drain() {
-    if (_relay) _relay->begin_graceful();
-    Base::drain();
-  }
-  bool m_finishes_itself(int fd) { return _relay && _relay->in_flight(fd); }  // ends it itself
-  void relay_event(int fd, Conn& c, uint32_t ready) {
-    if (c.state == ConnState::upstream)
-      _relay->on_upstream(fd, ready);
-    else
-      _relay->on_client(fd, ready);
-  }
+  // prepare_common, on_conn, m_accepted and close_conn; the tick, the graceful stop and the
+  // dispatch by fd kind are the lifecycle's (relay_ready).
   struct RelayPort final : RelayHost {
     explicit RelayPort(ReadinessEngine& engine) : e(engine) {}
     Conn& slot(int fd) override { return e.slot(fd); }
@@ -276,7 +262,6 @@ class ReadinessEngine : public Lifecycle<Backend> {
     ReadinessEngine& e;
   };
   RelayPort _port{*this};
-  std::unique_ptr<Relay> _relay;  // null unless --proxy
 };
 
 }  // namespace vw
