@@ -9,72 +9,24 @@
 // removed in after(), whatever happened.
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { execFileSync, spawn } from "node:child_process";
+import { spawn } from "node:child_process";
 
+import { createTopology, netnsProblem, type Topology } from "../bench/lib/netns";
 import { SIZED } from "./helpers/clients";
 import { metricSum, parseResponse, startVw, which, type Response, type VwProcess } from "./helpers/server";
 
-const tag = `${process.pid % 100000}`;
-const NS = { client: `vtc${tag}`, proxy: `vtp${tag}`, backend: `vtb${tag}` }; // also the device names: ≤ 15 characters
-const DEV = { client: `vtc${tag}`, proxyC: `vtp${tag}c`, proxyB: `vtp${tag}b`, backend: `vtb${tag}` };
-const ADDR = { client: "10.213.1.2", proxyC: "10.213.1.1", proxyB: "10.213.2.1", backend: "10.213.2.2" };
 const BACKEND_PORT = 8085; // fresh namespaces: nothing else listens there
 const MODES = [
   { name: "keep-alive pool", port: 8086, mport: 9186, args: ["--proxy-conns", "4"] },
   { name: "--proxy-fresh", port: 8087, mport: 9187, args: ["--proxy-fresh"] },
 ] as const;
 
-function ip(...args: string[]): void {
-  execFileSync("ip", args, { stdio: ["ignore", "ignore", "pipe"], timeout: 10_000 });
-}
+let topo: Topology; // built in before(), removed in after()
 
 /** Why this test cannot run here, or undefined. */
 function skipReason(): string | undefined {
-  if (process.getuid?.() !== 0) return "needs root: it creates network namespaces and veth pairs";
   if (!which("ip")) return "ip (iproute2) not installed";
-  const probe = `vtq${tag}`;
-  try {
-    ip("netns", "add", probe);
-    ip("netns", "del", probe);
-  } catch (e) {
-    return `ip netns unavailable here: ${String((e as { stderr?: Buffer }).stderr ?? e).trim()}`;
-  }
-  return undefined;
-}
-
-function setUp(): void {
-  for (const ns of Object.values(NS)) {
-    ip("netns", "add", ns);
-    ip("-n", ns, "link", "set", "lo", "up");
-  }
-  ip("link", "add", DEV.client, "netns", NS.client, "type", "veth", "peer", "name", DEV.proxyC, "netns", NS.proxy);
-  ip("link", "add", DEV.proxyB, "netns", NS.proxy, "type", "veth", "peer", "name", DEV.backend, "netns", NS.backend);
-  for (const [ns, dev, addr] of [
-    [NS.client, DEV.client, ADDR.client],
-    [NS.proxy, DEV.proxyC, ADDR.proxyC],
-    [NS.proxy, DEV.proxyB, ADDR.proxyB],
-    [NS.backend, DEV.backend, ADDR.backend],
-  ] as const) {
-    ip("-n", ns, "addr", "add", `${addr}/24`, "dev", dev);
-    ip("-n", ns, "link", "set", dev, "up");
-  }
-}
-
-function tearDown(): void {
-  for (const ns of Object.values(NS)) {
-    try {
-      ip("netns", "del", ns); // takes its veth ends, and so both pairs, with it
-    } catch {
-      // not created
-    }
-  }
-  for (const dev of [DEV.client, DEV.proxyC, DEV.proxyB, DEV.backend]) {
-    try {
-      ip("link", "del", dev); // only if a setup failed halfway, with an end still in this namespace
-    } catch {
-      // not there: the usual case
-    }
-  }
+  return netnsProblem() ?? undefined;
 }
 
 // A raw client run inside a namespace: connects, writes stdin's bytes at once (pipelined),
@@ -138,7 +90,7 @@ function parseAll(buf: Buffer, n: number, head: readonly boolean[] = []): Respon
 
 /** The proxy's /metrics, asked from its own namespace (HTTP/1.0: the body ends at the close). */
 async function proxyMetrics(mport: number): Promise<string> {
-  const r = await exchange(NS.proxy, "127.0.0.1", mport, "GET /metrics HTTP/1.0\r\n\r\n");
+  const r = await exchange(topo.ns.proxy, "127.0.0.1", mport, "GET /metrics HTTP/1.0\r\n\r\n");
   assert.equal(r.code, 0, r.err);
   const text = r.out.toString("latin1");
   assert.match(text, /^HTTP\/1\.[01] 200 /);
@@ -153,20 +105,19 @@ describe("three hosts: client, vw proxy and vw backend in three network namespac
   const reference = new Map<string, Buffer>();
 
   before(async () => {
-    tearDown();
-    setUp();
+    topo = createTopology({ prefix: "vt", net: 213 });
     const inNs = (ns: string): { wrap: string[] } => ({ wrap: ["ip", "netns", "exec", ns] });
     // The backend answers only the proxy's address: anything else reaching it is refused.
-    started.push(await startVw(["--listen", `${ADDR.backend}:${BACKEND_PORT}`, "--workers", "1", "--policy", "other", "--allow", `${ADDR.proxyB}/32`, "--quiet"], inNs(NS.backend)));
+    started.push(await startVw(["--listen", `${topo.addr.backend}:${BACKEND_PORT}`, "--workers", "1", "--policy", "other", "--allow", `${topo.addr.proxyB}/32`, "--quiet"], inNs(topo.ns.backend)));
     for (const m of MODES) {
       started.push(
         await startVw(
-          ["--listen", `${ADDR.proxyC}:${m.port}`, "--workers", "1", "--policy", "other", "--proxy", `${ADDR.backend}:${BACKEND_PORT}`, "--metrics", `127.0.0.1:${m.mport}`, "--quiet", ...m.args],
-          inNs(NS.proxy),
+          ["--listen", `${topo.addr.proxyC}:${m.port}`, "--workers", "1", "--policy", "other", "--proxy", `${topo.addr.backend}:${BACKEND_PORT}`, "--metrics", `127.0.0.1:${m.mport}`, "--quiet", ...m.args],
+          inNs(topo.ns.proxy),
         ),
       );
     }
-    const direct = await exchange(NS.proxy, ADDR.backend, BACKEND_PORT, SIZED.map(([p], i) => req("GET", p, i === SIZED.length - 1 ? "Connection: close\r\n" : "")).join(""));
+    const direct = await exchange(topo.ns.proxy, topo.addr.backend, BACKEND_PORT, SIZED.map(([p], i) => req("GET", p, i === SIZED.length - 1 ? "Connection: close\r\n" : "")).join(""));
     assert.equal(direct.code, 0, `the backend, asked directly from the proxy's namespace: ${direct.err}`);
     parseAll(direct.out, SIZED.length).forEach((r, i) => {
       const [p, size] = SIZED[i]!;
@@ -178,11 +129,11 @@ describe("three hosts: client, vw proxy and vw backend in three network namespac
 
   after(async () => {
     await Promise.all(started.map((v) => v.stop())); // each by its PID (ip netns exec execs node)
-    tearDown();
+    topo?.destroy();
   });
 
   it("the client has no route to the backend: everything below goes through the proxy", async () => {
-    const r = await exchange(NS.client, ADDR.backend, BACKEND_PORT, req("GET", "/1b"), 5000);
+    const r = await exchange(topo.ns.client, topo.addr.backend, BACKEND_PORT, req("GET", "/1b"), 5000);
     assert.equal(r.code, 2, `expected a connect error, got exit ${r.code}: ${r.err}`);
     assert.match(r.err, /ENETUNREACH|EHOSTUNREACH/);
     assert.equal(r.out.length, 0);
@@ -201,7 +152,7 @@ describe("three hosts: client, vw proxy and vw backend in three network namespac
           ...[...SIZED].reverse().map(([p]) => ({ raw: req("GET", p), status: 200, body: p })),
           { raw: req("GET", "/100b", "Connection: close\r\n"), status: 200, body: "/100b" },
         ];
-        const r = await exchange(NS.client, ADDR.proxyC, m.port, plan.map((x) => x.raw).join(""));
+        const r = await exchange(topo.ns.client, topo.addr.proxyC, m.port, plan.map((x) => x.raw).join(""));
         sent += plan.length;
         assert.equal(r.code, 0, `client: exit ${r.code} ${r.err}`);
         const res = parseAll(r.out, plan.length, plan.map((x) => x.head === true));
@@ -220,7 +171,7 @@ describe("three hosts: client, vw proxy and vw backend in three network namespac
         const sizes = SIZED.map(([p]) => p).filter((p) => p !== "/1m");
         const order = Array.from({ length: 64 }, (_, i) => sizes[(i * 3) % sizes.length]!);
         const raw = order.map((p, i) => req("GET", p, i === order.length - 1 ? "Connection: close\r\n" : "")).join("");
-        const r = await exchange(NS.client, ADDR.proxyC, m.port, raw);
+        const r = await exchange(topo.ns.client, topo.addr.proxyC, m.port, raw);
         sent += order.length;
         assert.equal(r.code, 0, `client: exit ${r.code} ${r.err}`);
         parseAll(r.out, order.length).forEach((got, i) => {

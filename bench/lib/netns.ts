@@ -1,6 +1,7 @@
 // netns.ts: the Fastsocket three-host topology for `npm run bench:proxy -- --netns`: three
 // network namespaces (client, proxy, backend) joined by two veth pairs, 10.214.1.0/24 between
-// client and proxy and 10.214.2.0/24 between proxy and backend. Root only. Created with
+// client and proxy and 10.214.2.0/24 between proxy and backend (test/proxy-topology.test.ts
+// builds the same on 10.213). Root only. Created with
 // unique names (this process's PID) and removed by destroy(), which the entry calls in every
 // case; nothing is routed outside them.
 import { execFileSync } from "node:child_process";
@@ -12,6 +13,8 @@ export type Role = "client" | "proxy" | "backend";
 export interface Topology {
   /** namespace names */
   readonly ns: Record<Role, string>;
+  /** every address: the client's, the proxy's toward the client (proxyC) and toward the backend (proxyB), the backend's */
+  readonly addr: { readonly client: string; readonly proxyC: string; readonly proxyB: string; readonly backend: string };
   /** the proxy's address toward the client, the backend's address */
   readonly proxyAddr: string;
   readonly backendAddr: string;
@@ -40,16 +43,26 @@ export function netnsProblem(): string | null {
   return null;
 }
 
+/** Who builds it, so that a test and a bench never share names or addresses. */
+export interface TopologyOptions {
+  /** two letters that begin every namespace and device name (default "vb"; names stay ≤ 15 characters) */
+  prefix?: string;
+  /** the second octet of the two /24s, 10.<net>.1.0 and 10.<net>.2.0 (default 214) */
+  net?: number;
+}
+
 /**
  * Builds the three namespaces. In the proxy's, `tcp_tw_reuse` is 1 (loopback gets the same
  * from the default 2): a proxy that closes each upstream connection first, as --proxy-fresh
  * does, would otherwise run out of ports to the one backend within seconds.
  */
-export function createTopology(): Topology {
+export function createTopology(opts: TopologyOptions = {}): Topology {
   const tag = process.pid % 100000;
-  const ns: Record<Role, string> = { client: `vbc${tag}`, proxy: `vbp${tag}`, backend: `vbb${tag}` };
-  const dev = { client: `vbc${tag}`, proxyC: `vbp${tag}c`, proxyB: `vbp${tag}b`, backend: `vbb${tag}` };
-  const addr = { client: "10.214.1.2", proxyC: "10.214.1.1", proxyB: "10.214.2.1", backend: "10.214.2.2" };
+  const p = opts.prefix ?? "vb";
+  const net = opts.net ?? 214;
+  const ns: Record<Role, string> = { client: `${p}c${tag}`, proxy: `${p}p${tag}`, backend: `${p}b${tag}` };
+  const dev = { client: `${p}c${tag}`, proxyC: `${p}p${tag}c`, proxyB: `${p}p${tag}b`, backend: `${p}b${tag}` };
+  const addr = { client: `10.${net}.1.2`, proxyC: `10.${net}.1.1`, proxyB: `10.${net}.2.1`, backend: `10.${net}.2.2` };
   const destroy = (): void => {
     for (const n of Object.values(ns)) {
       try {
@@ -90,6 +103,7 @@ export function createTopology(): Topology {
   }
   return {
     ns,
+    addr,
     proxyAddr: addr.proxyC,
     backendAddr: addr.backend,
     prefix: (role) => ["ip", "netns", "exec", ns[role]],
