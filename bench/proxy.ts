@@ -15,7 +15,7 @@ import { allowedCpus } from "./lib/cpus";
 import { log, parseFlags, pickById, pinSelf, pinnableVw, runEntry, startPinned, writeResult } from "./lib/harness";
 import * as perf from "./lib/perf";
 import * as proc from "./lib/proc";
-import { cpuBusy } from "./lib/procstat";
+import { idleAtStart } from "./lib/procstat";
 import { createTopology, netnsProblem, type Topology } from "./lib/netns";
 import { backendCommand, PROXIES, proxyCommand } from "./lib/proxies";
 import { writeProxyChart } from "./lib/charts";
@@ -147,13 +147,7 @@ async function main(ctx: { tmpDir: string }): Promise<number> {
   for (const n of notes) log(n);
   for (const k of skipped) log(`skipped: ${k}`);
 
-  const busyStart = await cpuBusy(cpus, 1000);
-  const idleLine =
-    busyStart === null
-      ? "idle check at start: /proc/stat unreadable, not checked"
-      : busyStart > 0.1
-        ? `CPUs ${cpus.join(",")} were ${(busyStart * 100).toFixed(0)} % busy in the second before the start: something else is running, the figures are not from a quiet machine`
-        : `CPUs ${cpus.join(",")} idle at start (${(busyStart * 100).toFixed(1)} % busy over 1 s)`;
+  const { busy: busyStart, line: idleLine } = await idleAtStart(cpus);
   log(idleLine);
 
   const runs: Run[] = [];

@@ -19,7 +19,7 @@ import { allowedCpus } from "./lib/cpus";
 import { log, mdTable, parseFlags, pickById, pinnableVw, runEntry, startPinned, writeResult } from "./lib/harness";
 import * as perf from "./lib/perf";
 import * as proc from "./lib/proc";
-import { cpuBusy } from "./lib/procstat";
+import { cpuBusy, idleAtStart } from "./lib/procstat";
 import { cell, ratio } from "./lib/report";
 import { URL_PATH } from "./lib/scenarios";
 import { childPids, floorDef, nginxDef, ORIGINAL_VW_PORT, originalVwDef, startServer, type ServerDef } from "./lib/servers";
@@ -737,13 +737,7 @@ async function main(ctx: { tmpDir: string }): Promise<number> {
 
   // Were the CPUs idle before we began? Everything here shares them, so anything else running
   // shows up in every figure.
-  const busyStart = await cpuBusy(cpus, 1000);
-  const idleLine =
-    busyStart === null
-      ? "idle check at start: /proc/stat unreadable, not checked"
-      : busyStart > 0.1
-        ? `CPUs ${cpus.join(",")} were ${(busyStart * 100).toFixed(0)} % busy in the second before the start: something else is running, the figures are not from a quiet machine`
-        : `CPUs ${cpus.join(",")} idle at start (${(busyStart * 100).toFixed(1)} % busy over 1 s)`;
+  const { busy: busyStart, line: idleLine } = await idleAtStart(cpus);
   log(idleLine);
 
   const vwStart = (spec: ServerSpec) => async (): Promise<{ started: Started; port: number }> => {

@@ -90,6 +90,22 @@ function readProcStat(cpus: readonly number[]): { idle: number; total: number } 
   return total > 0 ? { idle, total } : null;
 }
 
+
+/**
+ * The start-of-run check every bench reports: how busy `cpus` were over the last second (a
+ * share, null when /proc/stat is unreadable) and the sentence that says so.
+ */
+export async function idleAtStart(cpus: readonly number[]): Promise<{ busy: number | null; line: string }> {
+  const busy = await cpuBusy(cpus, 1000);
+  const line =
+    busy === null
+      ? "idle check at start: /proc/stat unreadable, not checked"
+      : busy > 0.1
+        ? `CPUs ${cpus.join(",")} were ${(busy * 100).toFixed(0)} % busy in the second before the start: something else is running, the figures are not from a quiet machine`
+        : `CPUs ${cpus.join(",")} idle at start (${(busy * 100).toFixed(1)} % busy over 1 s)`;
+  return { busy, line };
+}
+
 /**
  * Samples a short-lived child's CPU every 100 ms; stop() gives its CPU use as a
  * share of one CPU between the first and last reading. Sampling is needed
