@@ -219,11 +219,20 @@ export async function stopRelay(vw: VwProcess, backend: Backend, clients: readon
   await backend.stop();
 }
 
-/** `many` clients at once through vw at `port`, each asking GET /10k: every body whole (10,240 bytes). */
-export async function manyClients(port: number, many: number): Promise<void> {
+/**
+ * `many` clients at once through vw at `port`, each asking GET /10k: every body whole (10,240
+ * bytes). With `stoppedPid`, that process is held stopped (SIGSTOP) until every request is in
+ * the kernel, so they all wait for its next pass together, however fast or slow this machine is.
+ */
+export async function manyClients(port: number, many: number, stoppedPid?: number): Promise<void> {
   const cs = await Promise.all(Array.from({ length: many }, () => RawClient.connect(port)));
   try {
-    for (const c of cs) c.write(get("/10k"));
+    if (stoppedPid !== undefined) process.kill(stoppedPid, "SIGSTOP");
+    try {
+      await Promise.all(cs.map((c) => new Promise<void>((sent) => c.socket.write(get("/10k"), () => sent()))));
+    } finally {
+      if (stoppedPid !== undefined) process.kill(stoppedPid, "SIGCONT");
+    }
     const rs = await Promise.all(cs.map((c) => readResponse(c, false, 20000)));
     for (const r of rs) assert.equal(r.body.length, 10240);
   } finally {
