@@ -61,12 +61,15 @@ async function traffic(port: number): Promise<number> {
   return 6 * 40 + 2;
 }
 
-/** Scrapes until the worker has counted `want` requests (the blocking engine folds its threads' counts a little later). */
+/**
+ * Scrapes until the worker has counted `want` requests and as many latencies (the blocking engine
+ * folds its threads' counts a little later; a latency is recorded after its response's write).
+ */
 async function settled(mport: number, want: number): Promise<string> {
   const deadline = Date.now() + 3000;
   for (;;) {
     const text = await scrape(mport);
-    if (requests(text) >= want || Date.now() > deadline) return text;
+    if ((requests(text) >= want && histogram(text).count >= want) || Date.now() > deadline) return text;
     await sleep(25);
   }
 }

@@ -297,6 +297,7 @@ for (const engine of ENGINES) {
       const metricsPort = await freePort();
       const vw = await startVw(["--engine", engine, "--workers", "1", "--policy", "other", "-q", "--proxy", `127.0.0.1:${port}`, "--metrics", `127.0.0.1:${metricsPort}`]);
       try {
+        const t0 = Date.now();
         for (let i = 0; i < 3; i++) {
           const c = await RawClient.connect(vw.port);
           c.write(get("/"));
@@ -306,8 +307,11 @@ for (const engine of ENGINES) {
           await c.waitClosed();
           c.destroy();
         }
+        // One connect a second at most: the first, and one more per second this loop took (a
+        // stalled machine can stretch three round trips past the second).
+        const connects = await metricValue(metricsPort, "vw_syscalls_total", { syscall: "connect" });
         assert.equal(await metricValue(metricsPort, "vw_proxy_errors_total", { code: "502" }), 3);
-        assert.equal(await metricValue(metricsPort, "vw_syscalls_total", { syscall: "connect" }), 1, "the failed backend is skipped for a second");
+        assert.ok(connects >= 1 && connects <= 1 + Math.floor((Date.now() - t0) / 1000), `${connects} connects: the failed backend is skipped for a second`);
       } finally {
         assert.equal((await vw.stop()).code, 0);
       }
@@ -390,13 +394,15 @@ for (const engine of ENGINES) {
         const c = await RawClient.connect(vw.port);
         const idle = await RawClient.connect(vw.port);
         idle.write("GET /half HTTP/1.1\r\n"); // (bytes sent: accepted even with a deferred accept)
-        c.write(get("/slow"));
-        await sleep(50);
+        c.write(get("/hold")); // answered only at backend.release()
+        await waitFor(() => backend.seen.some((s) => s.target === "/hold"), "the GET reached the backend");
         vw.child.kill("SIGTERM");
+        await idle.waitClosed(); // the stop has begun: a connection with no exchange in flight is closed
+        assert.equal(c.received.length, 0);
+        backend.release();
         const r = await readResponse(c, false, 5000);
-        assert.equal(r.body.toString(), "slow");
+        assert.equal(r.body.toString(), "held");
         await c.waitClosed();
-        await idle.waitClosed();
       } finally {
         assert.equal((await vw.stop()).code, 0);
         await backend.stop();
@@ -453,9 +459,10 @@ describe("proxy: the instrument", () => {
     assert.equal(sum((l) => l.proxy?.up_reused ?? 0), 4);
     assert.equal(sum((l) => l.workers[0].syscalls.connect), 1);
     // The worker's own relay figures: one write and at least one read upstream per request, a part
-    // of its read and write calls; the all-workers object is their sum.
+    // of its read and write calls; the all-workers object is their sum. A request written at once
+    // behind a connect still in progress may take one more write (EAGAIN, then writable).
     const up = (k: keyof Up) => sum((l) => l.workers[0].proxy?.up_syscalls[k] ?? 0);
-    assert.equal(up("write"), 5);
+    assert.ok(up("write") >= 5 && up("write") <= 5 + up("connect"), `${up("write")} upstream writes for 5 requests`);
     assert.ok(up("read") >= 5, `${up("read")} upstream reads`);
     assert.equal(up("connect"), 1);
     assert.equal(up("close"), 1, "the pooled connection closed at the stop");

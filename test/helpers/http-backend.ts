@@ -22,6 +22,7 @@ export class Backend {
   conns = 0;
   open = new Set<net.Socket>();
   seen: SeenRequest[] = [];
+  private held: (() => void)[] = [];
 
   async start(): Promise<void> {
     this.server = net.createServer((s) => this.serve(s));
@@ -32,6 +33,13 @@ export class Backend {
   async stop(): Promise<void> {
     for (const s of this.open) s.destroy();
     await new Promise((r) => this.server.close(r));
+  }
+
+  /** Answers every /hold request received so far ("held"), and what each held back. */
+  release(): void {
+    const held = this.held;
+    this.held = [];
+    for (const answer of held) answer();
   }
 
   private serve(s: net.Socket): void {
@@ -106,6 +114,11 @@ export class Backend {
       case "/huge":
         ok(Buffer.alloc(64 * 1024 * 1024, 0x62));
         return;
+      case "/hold": // until release(): an exchange in flight for as long as a test needs
+        return new Promise((r) => this.held.push(() => {
+          ok("held");
+          r();
+        }));
       case "/slow":
         return new Promise((r) => setTimeout(() => {
           ok("slow");
