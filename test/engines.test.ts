@@ -5,13 +5,14 @@
 // through running out of fds.
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { execFile, spawn } from "node:child_process";
+import { execFile } from "node:child_process";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { promisify } from "node:util";
 
 import { builtEngines, engineList, engineSkip } from "./helpers/engines";
+import { countSyscalls } from "./helpers/perf";
 import { taskPolicy, taskStatus } from "./helpers/proc";
 import { RawClient, fdCount, freePort, metricValue, runVw, sleep, startVw, waitFor, which, type VwProcess } from "./helpers/server";
 
@@ -110,7 +111,6 @@ describe("each engine's system-call count agrees with the kernel's", () => {
         await backend?.stop();
         throw e;
       });
-      const out = path.join(os.tmpdir(), `vw-perf-${process.pid}-${v.name.replace(/\W+/g, "-")}.txt`);
       const conc = keepalive ? "100" : "50";
       try {
         const url = `http://127.0.0.1:${vw.port}/1b`;
@@ -122,15 +122,12 @@ describe("each engine's system-call count agrees with the kernel's", () => {
         await idle();
         const before = await metricValue(mport, "vw_syscalls_total");
         const ctl0 = await metricValue(mport, "vw_syscalls_total", { worker: "0", syscall: "epoll_ctl" });
-        const p = spawn(perf!, ["stat", "-e", "raw_syscalls:sys_enter", "-x,", "-o", out, "-t", String(vw.tids[0])], { stdio: "ignore" });
-        await sleep(300);
+        const count = await countSyscalls(perf!, vw.tids[0]);
         const r = await run(ab!, [...ka, "-q", "-n", "10000", "-c", conc, url], { timeout: 40000 });
         assert.match(r.stdout, /Complete requests:\s+10000/);
         await idle(); // blocking: every connection thread has ended (and counted its last calls)
-        p.kill("SIGINT");
-        await new Promise((resolve) => p.once("exit", resolve));
+        const kernel = await count.stop();
         const after = await metricValue(mport, "vw_syscalls_total");
-        const kernel = Number(/^(\d+),/m.exec(fs.readFileSync(out, "utf8"))?.[1]);
         const ours = after - before;
         // Only proves perf attached and counted: uring may need well under one call per request
         // (with --coalesce one io_uring_enter can carry a hundred requests: about 150 calls for
@@ -146,7 +143,6 @@ describe("each engine's system-call count agrees with the kernel's", () => {
           assert.ok(ctl < 500, `${ctl} epoll_ctl calls for 10,000 connections`);
         }
       } finally {
-        fs.rmSync(out, { force: true });
         await vw.stop();
         await backend?.stop();
       }

@@ -9,6 +9,7 @@ import * as path from "node:path";
 import { promisify } from "node:util";
 
 import { RawClient, cli, metricSum, runVw, sleep, startVw, waitFor, which, type VwProcess } from "./helpers/server";
+import { countSyscalls } from "./helpers/perf";
 
 const run = promisify(execFile);
 
@@ -114,15 +115,10 @@ describe("the kernel agrees", () => {
       const tid = vw.tids[0];
       await run(ab!, ["-k", "-q", "-n", "2000", "-c", "20", `http://127.0.0.1:${vw.port}/1b`]); // warm-up
       const before = metric(await metrics(mport), "vw_syscalls_total");
-      const out = path.join(os.tmpdir(), `vw-perf-${process.pid}.txt`);
-      const p = spawn(perf!, ["stat", "-e", "raw_syscalls:sys_enter", "-x,", "-o", out, "-t", String(tid)], { stdio: "ignore" });
-      await sleep(300);
+      const count = await countSyscalls(perf!, tid);
       await run(ab!, ["-k", "-q", "-n", "100000", "-c", "50", `http://127.0.0.1:${vw.port}/1b`], { timeout: 50000 });
-      p.kill("SIGINT");
-      await new Promise((r) => p.once("exit", r));
+      const kernel = await count.stop();
       const after = metric(await metrics(mport), "vw_syscalls_total");
-      const kernel = Number(/^(\d+),/m.exec(fs.readFileSync(out, "utf8"))?.[1]);
-      fs.rmSync(out, { force: true });
       const ours = after - before;
       assert.ok(kernel > 100000, `perf counted ${kernel}`);
       const diff = Math.abs(ours - kernel) / kernel;
