@@ -4,6 +4,7 @@ import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import * as fs from "node:fs";
 
+import { settledFdCount } from "./helpers/clients";
 import { RawClient, fdCount, freePort, metricValue, sleep, startVw, waitFor, type VwProcess } from "./helpers/server";
 
 const GET = "GET /1b HTTP/1.1\r\nHost: x\r\n\r\n";
@@ -18,7 +19,7 @@ function cpuTicks(pid: number, tid: number): number {
   return Number(f[11]) + Number(f[12]);
 }
 
-async function promptAnswer(port: number, withinMs = 500): Promise<void> {
+async function promptAnswer(port: number, withinMs = 1000): Promise<void> {
   const t0 = Date.now();
   const c = await RawClient.connect(port);
   const r = await c.request(GET, { timeoutMs: withinMs });
@@ -35,7 +36,7 @@ describe("abuse on one worker", () => {
     mport = await freePort();
     // --defer-accept 0: the 10,000 connections are opened idle and must be vw's at once.
     vw = await startVw(["--workers", "1", "--quiet", "--defer-accept", "0", "--metrics", `127.0.0.1:${mport}`]);
-    base = fdCount(vw.pid);
+    base = await settledFdCount(vw.pid);
   });
   after(async () => {
     await vw.stop();
@@ -92,7 +93,7 @@ describe("slowloris", () => {
     const mport = await freePort();
     const vw = await startVw(["--workers", "1", "--quiet", "--header-timeout", "1", "--metrics", `127.0.0.1:${mport}`]);
     try {
-      const base = fdCount(vw.pid);
+      const base = await settledFdCount(vw.pid);
       const slow = await Promise.all(Array.from({ length: 50 }, () => RawClient.connect(vw.port)));
       slow.forEach((c) => c.write("GET /1b HTTP/1.1\r\nHost: x\r\n"));
       await promptAnswer(vw.port);

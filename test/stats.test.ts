@@ -60,15 +60,11 @@ describe("counters match the traffic", () => {
     assert.equal(metric(mid, "vw_connections_open"), M);
     clients.forEach((c) => c.destroy());
     let after = mid;
-    await waitFor(() => metric(after, "vw_connections_open") === 0, "open connections back to 0").catch(async () => {
-      after = await metrics(mport);
-      assert.equal(metric(after, "vw_connections_open"), 0);
-    });
-    for (let i = 0; i < 50 && metric(after, "vw_connections_open") !== 0; i++) {
+    for (let i = 0; i < 250 && metric(after, "vw_connections_open") !== 0; i++) {
       await sleep(20);
       after = await metrics(mport);
     }
-    assert.equal(metric(after, "vw_connections_open"), 0);
+    assert.equal(metric(after, "vw_connections_open"), 0, "open connections back to 0");
     assert.equal(metric(after, "vw_connections_closed_total") - metric(before, "vw_connections_closed_total"), M);
   });
 
@@ -176,11 +172,12 @@ describe("live view and summary", () => {
     const c = await RawClient.connect(vw.port);
     for (let i = 0; i < 30; i++) await c.request("GET /1b HTTP/1.1\r\nHost: x\r\n\r\n");
     c.destroy();
-    await sleep(2300);
+    const header = /^time\s+req\/s\s+MB\/s\s+conns\s+sys\/req/;
+    const headers = (): number => vw.stdout().split("\n").filter((l) => header.test(l)).length;
+    // Every 20 intervals: about 2 s at 0.1 s, later when this machine delays vw's timers.
+    await waitFor(() => headers() >= 2, () => `the header repeats (${headers()} so far)`, 10000);
     await vw.stop();
     const out = vw.stdout();
-    const headers = out.split("\n").filter((l) => /^time\s+req\/s\s+MB\/s\s+conns\s+sys\/req/.test(l));
-    assert.ok(headers.length >= 2, "the header repeats");
     assert.match(out, /^ {2}w0 cpu \d+ {2}req\/s/m);
     assert.match(out, /^vw: \d+ requests in /m);
     assert.match(out, /^ {2}all: up [\d.]+ s, \d+ connections/m);
