@@ -2,12 +2,13 @@
 // and running without the privilege for SCHED_FIFO.
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
+import { spawn } from "node:child_process";
 import * as net from "node:net";
 import * as path from "node:path";
 import * as fs from "node:fs";
 
 import { settledFdCount } from "./helpers/clients";
-import { RawClient, fdCount, parseResponse, runVw, sleep, startVw, waitFor, type VwProcess } from "./helpers/server";
+import { RawClient, cli, fdCount, parseResponse, runVw, sleep, startVw, vwEnv, waitFor, type VwProcess } from "./helpers/server";
 import { asNobody, isRoot, worldReadableCopy } from "./helpers/proc";
 
 const GET_1B = "GET /1b HTTP/1.1\r\nHost: x\r\n\r\n";
@@ -136,6 +137,32 @@ describe("graceful stop", () => {
     assert.equal(vw.child.exitCode, null, "refused while still draining");
     c.destroy();
     await vw.exited;
+  });
+});
+
+describe("a signal as soon as vw says it listens", () => {
+  // "listening on" promises that everything is up, the signal handlers included: a script that
+  // stops vw the moment it sees the line gets the graceful stop and its summary, not death by
+  // the signal's default action.
+  it("SIGTERM sent on reading 'listening on': exit 0 with the summary, five times in a row", async () => {
+    for (let i = 0; i < 5; i++) {
+      const asRoot = isRoot() ? ["--user", "root"] : [];
+      const child = spawn(process.execPath, [cli, "--listen", "127.0.0.1:0", "--workers", "1", ...asRoot], { stdio: ["ignore", "pipe", "pipe"], env: vwEnv() });
+      let out = "";
+      let sent = false;
+      const look = (d: Buffer): void => {
+        out += d.toString();
+        if (!sent && /listening on/.test(out)) {
+          sent = true;
+          child.kill("SIGTERM");
+        }
+      };
+      child.stdout.on("data", look);
+      child.stderr.on("data", look);
+      const [code, signal] = await new Promise<[number | null, NodeJS.Signals | null]>((resolve) => child.on("exit", (c, s) => resolve([c, s])));
+      assert.deepEqual({ code, signal }, { code: 0, signal: null }, `start ${i + 1}: ${out}`);
+      assert.match(out, /^vw: \d+ requests in /m, `start ${i + 1}: the summary`);
+    }
   });
 });
 

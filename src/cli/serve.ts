@@ -171,19 +171,6 @@ export async function serve(config: Config, view: ViewOptions): Promise<number> 
     control.chown(target);
     dropTo(target);
   }
-  // Printed last: "listening on" means everything, control socket included, is up.
-  if (target) {
-    const why = target.byDefault ? " (started as root without sudo; --user root keeps root, --user NAME picks the user)" : "";
-    say(`running as ${target.name} (uid ${target.uid}, gid ${target.gid}) after binding and real-time setup${why}`);
-  }
-  if (!report(server, config, say)) {
-    server.stopNow();
-    control.close();
-    return 1;
-  }
-  const fdNotice = fdLimitNotice(config.maxConns, server.workers.length, view.maxConnsGiven);
-  if (fdNotice) console.error(`vw: ${fdNotice}`);
-
   let onWorkerFailed = (): void => undefined;
   // The interval timer also keeps Node's loop alive: the workers are native threads.
   const tick = setInterval(() => {
@@ -251,5 +238,22 @@ export async function serve(config: Config, view: ViewOptions): Promise<number> 
         if (failed) console.error(`vw: SIGUSR1: ${failed}; still writing to the previous file`);
       });
     }
+    // Printed last: "listening on" means everything is up, the control socket and the signal
+    // handlers included (a SIGTERM sent on seeing it gets the graceful stop, not the default death).
+    if (target) {
+      const why = target.byDefault ? " (started as root without sudo; --user root keeps root, --user NAME picks the user)" : "";
+      say(`running as ${target.name} (uid ${target.uid}, gid ${target.gid}) after binding and real-time setup${why}`);
+    }
+    if (!report(server, config, say)) {
+      clearInterval(tick);
+      unwatch();
+      unwatchParent();
+      server.stopNow();
+      control?.close();
+      resolve(1);
+      return;
+    }
+    const fdNotice = fdLimitNotice(config.maxConns, server.workers.length, view.maxConnsGiven);
+    if (fdNotice) console.error(`vw: ${fdNotice}`);
   });
 }
