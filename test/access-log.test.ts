@@ -8,7 +8,9 @@ import * as os from "node:os";
 import * as path from "node:path";
 import { promisify } from "node:util";
 
+import { allowedCpus, formatCpuList } from "../src/cpu";
 import { engineList, engineSkip } from "./helpers/engines";
+import { taskStatus } from "./helpers/proc";
 import { RawClient, freePort, metricValue, runVw, sleep, startVw, which, type VwProcess } from "./helpers/server";
 
 const run = promisify(execFile);
@@ -82,6 +84,26 @@ describe("--access-log: 10,000 requests, 10,000 lines", () => {
       }
     });
   }
+});
+
+describe("--access-log: vw-log and the workers' CPUs", () => {
+  const cpus = allowedCpus();
+  it("vw-log runs on the CPUs without a worker, all of them; with a worker on every CPU, anywhere", { skip: cpus.length < 2 ? "needs two CPUs" : false }, async () => {
+    const last = cpus[cpus.length - 1];
+    for (const [args, want] of [
+      [["--workers", "1", "--cpus", String(last)], cpus.filter((c) => c !== last)],
+      [[], cpus],
+    ] as [string[], number[]][]) {
+      const vw = await startVw([...args, "--quiet", "--access-log", path.join(dir, "cpus.log")]);
+      try {
+        const log = fs.readdirSync(`/proc/${vw.pid}/task`).map(Number).find((t) => taskStatus(vw.pid, t).get("Name") === "vw-log");
+        assert.ok(log !== undefined, "a vw-log thread");
+        assert.equal(taskStatus(vw.pid, log).get("Cpus_allowed_list"), formatCpuList(want), `vw-log's CPUs with ${args.join(" ") || "a worker per CPU"}`);
+      } finally {
+        await vw.stop();
+      }
+    }
+  });
 });
 
 describe("--access-log fields", () => {

@@ -4,6 +4,7 @@
 
 #include <arpa/inet.h>
 #include <pthread.h>
+#include <sched.h>
 #include <signal.h>
 #include <time.h>
 #include <unistd.h>
@@ -104,13 +105,19 @@ AccessLog::~AccessLog() {
   if (next >= 0) ::close(next);
 }
 
-int AccessLog::start() {
+int AccessLog::start(const std::vector<int>& worker_cpus) {
   sigset_t all, old;
   sigfillset(&all);
   pthread_sigmask(SIG_SETMASK, &all, &old);  // the thread inherits the mask: no signal lands there
   _thread = std::thread([this] { run(); });
   pthread_sigmask(SIG_SETMASK, &old, nullptr);
-  return 0;
+  cpu_set_t free_cpus;
+  if (sched_getaffinity(0, sizeof free_cpus, &free_cpus) != 0) return errno;
+  for (int cpu : worker_cpus) {
+    if (cpu >= 0 && cpu < CPU_SETSIZE) CPU_CLR(cpu, &free_cpus);
+  }
+  if (CPU_COUNT(&free_cpus) == 0) return 0;  // a worker on every CPU: the scheduler places it
+  return pthread_setaffinity_np(_thread.native_handle(), sizeof free_cpus, &free_cpus);
 }
 
 void AccessLog::reopen(int fd) {

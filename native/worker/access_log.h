@@ -76,8 +76,10 @@ class AccessLog {
   AccessLog& operator=(const AccessLog&) = delete;
 
   LogRing& ring(size_t worker) { return *_rings[worker]; }
-  // JS thread: starts vw-log with every signal blocked (signals belong to Node). errno or 0.
-  int start();
+  // JS thread: starts vw-log with every signal blocked (signals belong to Node), on the CPUs
+  // this thread may use minus `worker_cpus` when any are left: a SCHED_FIFO worker kept busy
+  // would otherwise hold a SCHED_OTHER drainer off its CPU until its ring overflows. errno or 0.
+  int start(const std::vector<int>& worker_cpus);
   // JS thread: lines from now on go to fd (logrotate's reopen); the old fd is closed by the
   // drainer once it has written what it held.
   void reopen(int fd);

@@ -36,7 +36,7 @@ int Server::start(Config config, std::unique_ptr<ResponseTable> table, Failure& 
                                        _config.log_combined ? LogFormat::combined : LogFormat::common,
                                        _config.access_log_fd, _config.access_log_owned);
     _config.access_log_fd = -1;
-    _log->start();
+    _log->start(_config.cpus);
   }
   for (ListenAddr& addr : _config.listen) {
     if (int err = probe_listen_addr(addr, failure)) return err;
